@@ -1,0 +1,594 @@
+"""The executor: runs a workflow graph, node by node, as soon as each node's inputs are ready.
+
+Independent branches run concurrently (bounded by ``settings.maxConcurrency``) unless the
+workflow asks for ``executionOrder: "sequential"`` (one node at a time, depth first, n8n's v1
+order). A node with several inputs runs when every connected input holds data; if the run goes
+idle while it still waits, it runs with what it has (n8n's rule for Merge after an IF).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from relayflow.engine.context import NodeContext
+from relayflow.engine.expression import ExpressionEngine, ExpressionScope, NodeRunView
+from relayflow.engine.graph import Graph, GraphNode, build_graph
+from relayflow.engine.items import Item, Items, NodeOutput, normalize_items, paired_index
+from relayflow.engine.params import ParamPlan
+from relayflow.engine.ports import Clock, CredentialVault, EventSink, RunStore, WorkflowLoader
+from relayflow.engine.run import ExecutionRecord, ExecutionStatus, NodeRun, NodeRunStatus, Source
+from relayflow.errors import (
+    ExecutionCancelled,
+    ExecutionTimeout,
+    NodeError,
+    NodeTimeout,
+    RelayflowError,
+    UserError,
+)
+from relayflow.nodes.registry import Registry
+from relayflow.workflow.model import Workflow
+
+MAX_SUBWORKFLOW_DEPTH = 16
+MAX_NODE_RUNS = 100_000
+
+
+@dataclass
+class EngineServices:
+    store: RunStore
+    clock: Clock
+    registry: Registry
+    expressions: ExpressionEngine | None = None
+    events: EventSink | None = None
+    workflows: WorkflowLoader | None = None
+    credentials: CredentialVault | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    # None refuses $env (the default); a mapping is what $env exposes
+    env: Mapping[str, str] | None = None
+    base_url: str = "http://127.0.0.1:5678"
+    # keep node outputs in the run record (per-node history)
+    save_node_output: bool = True
+    http: Any = None
+
+
+class _Failure(Exception):
+    """Stops the execution loop; carries the node error that did it."""
+
+    def __init__(self, node: str, error: RelayflowError | BaseException) -> None:
+        super().__init__(node)
+        self.node = node
+        self.error = error
+
+
+@dataclass
+class _Pending:
+    # per input index: deque of (items, source)
+    queues: dict[int, deque[tuple[Items, Source]]] = field(default_factory=dict)
+
+    def push(self, index: int, items: Items, source: Source) -> None:
+        self.queues.setdefault(index, deque()).append((items, source))
+
+    def has_any(self) -> bool:
+        return any(self.queues.values())
+
+    def complete(self, connected: set[int]) -> bool:
+        return all(self.queues.get(i) for i in connected)
+
+    def pop(self, width: int) -> tuple[list[Items], list[Source | None]]:
+        inputs: list[Items] = []
+        sources: list[Source | None] = []
+        for i in range(width):
+            q = self.queues.get(i)
+            if q:
+                items, src = q.popleft()
+                inputs.append(items)
+                sources.append(src)
+            else:
+                inputs.append([])
+                sources.append(None)
+        return inputs, sources
+
+
+class Execution:
+    """The state of one running execution."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        graph: Graph,
+        record: ExecutionRecord,
+        *,
+        pin_data: Mapping[str, Any] | None,
+        depth: int,
+        parent: Execution | None,
+    ) -> None:
+        self.engine = engine
+        self.graph = graph
+        self.workflow = graph.workflow
+        self.record = record
+        self.pin_data = dict(pin_data or {})
+        self.depth = depth
+        self.parent = parent
+        self.views: dict[str, list[NodeRunView]] = {}
+        self.pending: dict[str, _Pending] = {}
+        self.node_state: dict[str, dict[str, Any]] = {}
+        sd = self.workflow.staticData
+        self.static_data: dict[str, Any] = sd if isinstance(sd, dict) else {}
+        self.plans: dict[str, ParamPlan] = {}
+        self.sequential = self.workflow.settings.sequential
+        self.max_concurrency = 1 if self.sequential else self.workflow.settings.maxConcurrency
+        self.node_runs = 0
+
+    # ------------------------------------------------------------------------------------------
+    def plan_for(self, g: GraphNode) -> ParamPlan:
+        plan = self.plans.get(g.name)
+        if plan is None:
+            raw = g.resolved.parameters(g.node.parameters)
+            plan = ParamPlan(g.name, raw, g.resolved.spec.params, self.engine.services.expressions)
+            self.plans[g.name] = plan
+        return plan
+
+    def scope_for(self, g: GraphNode, run_index: int, inputs: list[Items], sources: list[Source | None]) -> ExpressionScope:
+        svc = self.engine.services
+        first = next((s for s in sources if s is not None), None)
+        rec = self.record
+        wf = self.workflow
+        scope = ExpressionScope(
+            node=g.name,
+            items=inputs[0] if inputs else [],
+            run_index=run_index,
+            inputs=inputs,
+            parameters=g.node.parameters,
+            run_data=self.views,
+            prev_node=first.node if first else None,
+            prev_output=first.output if first else 0,
+            prev_run=first.run if first else 0,
+            execution={"id": rec.id, "mode": rec.mode, "resumeUrl": f"{svc.base_url}/webhook-waiting/{rec.id}"},
+            workflow={"id": wf.id, "name": wf.name, "active": wf.active},
+            vars=svc.vars,
+            env=dict(svc.env) if svc.env is not None else None,
+            timezone=wf.settings.timezone or "UTC",
+            now=svc.clock.now,
+            static_data=self.static_data,
+        )
+        src0 = sources[0] if sources else None
+        scope.paired = lambda node, index: self.paired_item(node, scope.items, src0, index)
+        return scope
+
+    def paired_item(self, target: str, items: Items, source: Source | None, index: int) -> Item | None:
+        """Follow ``pairedItem`` links back from ``items[index]`` to the item ``target`` produced."""
+        if target not in self.views:
+            return None
+        if not 0 <= index < len(items):
+            return None
+        item = items[index]
+        for _ in range(1000):
+            if source is None:
+                return None
+            if source.node == target:
+                return item
+            runs = self.views.get(source.node)
+            if not runs or source.run >= len(runs):
+                return None
+            view = runs[source.run]
+            link = paired_index(item)
+            j, k = link if link is not None else (index, 0)
+            if k >= len(view.inputs) or not 0 <= j < len(view.inputs[k]):
+                return None
+            item, index = view.inputs[k][j], j
+            src = view.source[k] if k < len(view.source) else None
+            source = Source(*src) if src is not None else None
+        return None
+
+    # ------------------------------------------------------------------------------------------
+    def deliver(self, g: GraphNode, run_index: int, outputs: NodeOutput, ready: deque[str]) -> None:
+        children: list[str] = []
+        for out_index, conns in enumerate(g.out):
+            if out_index >= len(outputs):
+                break
+            items = outputs[out_index]
+            if not items:
+                continue
+            for dst, dst_input in conns:
+                self.pending.setdefault(dst, _Pending()).push(dst_input, items, Source(g.name, out_index, run_index))
+                children.append(dst)
+        if self.sequential:
+            order = sorted(dict.fromkeys(children), key=lambda n: self.graph.nodes[n].order)
+            for name in reversed(order):
+                self._mark_ready(name, ready, front=True)
+        else:
+            for name in dict.fromkeys(children):
+                self._mark_ready(name, ready)
+
+    def _mark_ready(self, name: str, ready: deque[str], front: bool = False) -> None:
+        g = self.graph.nodes[name]
+        p = self.pending.get(name)
+        if p is None or not p.complete(g.connected_inputs or {0}):
+            return
+        if name in ready:
+            if front:
+                ready.remove(name)
+                ready.appendleft(name)
+            return
+        if front:
+            ready.appendleft(name)
+        else:
+            ready.append(name)
+
+    def idle_candidate(self) -> str | None:
+        waiting = [n for n, p in self.pending.items() if p.has_any()]
+        if not waiting:
+            return None
+        return min(waiting, key=lambda n: self.graph.nodes[n].order)
+
+
+class Engine:
+    """Runs workflows against the ports in ``services``."""
+
+    def __init__(self, services: EngineServices) -> None:
+        self.services = services
+        self._graphs: dict[int, tuple[Workflow, Graph]] = {}
+        self._running: dict[str, asyncio.Task[Any]] = {}
+
+    @property
+    def expressions(self) -> ExpressionEngine | None:
+        return self.services.expressions
+
+    def graph(self, wf: Workflow) -> Graph:
+        cached = self._graphs.get(id(wf))
+        if cached is not None and cached[0] is wf:
+            return cached[1]
+        g = build_graph(wf, self.services.registry)
+        if len(self._graphs) > 256:
+            self._graphs.clear()
+        self._graphs[id(wf)] = (wf, g)
+        return g
+
+    def cancel(self, execution_id: str) -> bool:
+        task = self._running.get(execution_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
+
+    def _emit(self, event: str, data: Mapping[str, Any]) -> None:
+        if self.services.events is not None:
+            self.services.events.emit(event, data)
+
+    # ------------------------------------------------------------------------------------------
+    async def run(
+        self,
+        workflow: Workflow,
+        *,
+        input_items: Items | None = None,
+        mode: str = "manual",
+        start_node: str | None = None,
+        execution_id: str | None = None,
+        pin_data: Mapping[str, Any] | None = None,
+        _depth: int = 0,
+        _parent: Execution | None = None,
+    ) -> ExecutionRecord:
+        graph = self.graph(workflow)
+        record = ExecutionRecord(
+            id=execution_id or uuid.uuid4().hex,
+            workflow_id=workflow.id,
+            workflow_name=workflow.name,
+            mode=mode,
+            status=ExecutionStatus.RUNNING,
+            started_at=self.services.clock.now(),
+        )
+        pins = dict(workflow.pinData or {}) if mode == "manual" else {}
+        pins.update(pin_data or {})
+        ex = Execution(self, graph, record, pin_data=pins, depth=_depth, parent=_parent)
+        await self.services.store.execution_started(record)
+        self._emit("execution.started", {"executionId": record.id, "workflowId": workflow.id, "mode": mode})
+        task = asyncio.current_task()
+        if task is not None:
+            self._running[record.id] = task
+        try:
+            start = graph.start_node(start_node)
+            items = input_items if input_items is not None else [{"json": {}}]
+            timeout = workflow.settings.timeout_s
+            async with asyncio.timeout(timeout):
+                await self._loop(ex, start, items)
+            record.status = ExecutionStatus.SUCCEEDED
+        except _Failure as f:
+            record.status = ExecutionStatus.FAILED
+            record.error = _error_dict(f.error, f.node)
+        except TimeoutError:
+            record.status = ExecutionStatus.FAILED
+            record.error = ExecutionTimeout(
+                f"the execution timed out after {workflow.settings.timeout_s:g} s"
+            ).to_dict()
+        except asyncio.CancelledError:
+            record.status = ExecutionStatus.CANCELLED
+            record.error = ExecutionCancelled("the execution was cancelled").to_dict()
+            if task is not None and task.cancelling():
+                await self._finish(ex)
+                raise
+        except LookupError as exc:
+            record.status = ExecutionStatus.FAILED
+            record.error = UserError(str(exc), code="no_start_node").to_dict()
+        finally:
+            self._running.pop(record.id, None)
+        await self._finish(ex)
+        return record
+
+    async def _finish(self, ex: Execution) -> None:
+        rec = ex.record
+        if rec.finished_at is not None:
+            return
+        rec.finished_at = self.services.clock.now()
+        for name, runs in ex.views.items():
+            if ex.graph.nodes[name].terminal:
+                rec.result[name] = [list(_concat(r.outputs[0] if r.outputs else [] for r in runs))]
+        await self.services.store.execution_finished(rec)
+        self._emit(
+            "execution.finished",
+            {"executionId": rec.id, "status": rec.status.value, "error": rec.error},
+        )
+
+    async def _loop(self, ex: Execution, start: GraphNode, items: Items) -> None:
+        ready: deque[str] = deque()
+        ex.pending.setdefault(start.name, _Pending()).push(0, items, Source("", 0, 0))
+        ready.append(start.name)
+        running: dict[asyncio.Task[tuple[GraphNode, int, NodeOutput]], str] = {}
+        try:
+            while True:
+                while ready and len(running) < ex.max_concurrency:
+                    name = ready.popleft()
+                    g = ex.graph.nodes[name]
+                    pending = ex.pending[name]
+                    inputs, sources = pending.pop(_input_width(g))
+                    if g is start and ex.node_runs == 0:
+                        sources = [None] * len(sources)
+                    ex.node_runs += 1
+                    if ex.node_runs > MAX_NODE_RUNS:
+                        raise _Failure(name, NodeError("too many node runs: is there an endless loop?",
+                                                       node=name, retryable=False))
+                    run_index = len(ex.views.setdefault(name, []))
+                    # reserve the run index so concurrent runs of the same node do not collide
+                    ex.views[name].append(NodeRunView(outputs=[], source=[], inputs=inputs))
+                    t = asyncio.create_task(self._run_node(ex, g, run_index, inputs, sources))
+                    running[t] = name
+                    # the node may have more queued data: it becomes ready again after this run
+                    if pending.complete(g.connected_inputs or {0}):
+                        ex._mark_ready(name, ready)
+                if not running:
+                    candidate = ex.idle_candidate()
+                    if candidate is None:
+                        return
+                    ready.append(candidate)
+                    continue
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    running.pop(t)
+                    g, run_index, outputs = t.result()  # raises _Failure
+                    ex.deliver(g, run_index, outputs, ready)
+        finally:
+            for t in running:
+                t.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    # ------------------------------------------------------------------------------------------
+    async def _run_node(
+        self, ex: Execution, g: GraphNode, run_index: int, inputs: list[Items], sources: list[Source | None]
+    ) -> tuple[GraphNode, int, NodeOutput]:
+        node = g.node
+        spec = g.resolved.spec
+        clock = self.services.clock
+        run = NodeRun(
+            node=g.name,
+            run_index=run_index,
+            status=NodeRunStatus.RUNNING,
+            started_at=clock.now(),
+            items_in=[len(i) for i in inputs],
+            source=list(sources),
+        )
+        self._emit("node.started", {"executionId": ex.record.id, "node": g.name, "runIndex": run_index})
+        outputs: NodeOutput
+        failure: RelayflowError | None = None
+        try:
+            if g.name in ex.pin_data:
+                outputs = [normalize_items(ex.pin_data[g.name])]
+                run.status = NodeRunStatus.PINNED
+            elif node.disabled:
+                outputs = [inputs[0] if inputs else []]
+                run.status = NodeRunStatus.DISABLED
+            else:
+                outputs = await self._execute_with_retries(ex, g, run, inputs, sources)
+                if run.status is NodeRunStatus.RUNNING:
+                    run.status = NodeRunStatus.SUCCEEDED
+        except asyncio.CancelledError:
+            run.status = NodeRunStatus.CANCELLED
+            run.finished_at = clock.now()
+            ex.record.node_runs.append(run)
+            raise
+        except RelayflowError as exc:
+            failure = exc
+            outputs = self._handle_failure(ex, g, run, inputs, exc)
+        except Exception as exc:  # a bug in a node: still a node failure, named
+            failure = NodeError(f"{type(exc).__name__}: {exc}", node=g.name, retryable=False)
+            outputs = self._handle_failure(ex, g, run, inputs, failure)
+        if spec.trigger and run.status is NodeRunStatus.SUCCEEDED and not outputs:
+            outputs = [inputs[0] if inputs else []]
+        if node.alwaysOutputData and not any(outputs):
+            outputs = [[{"json": {}}], *outputs[1:]] if outputs else [[{"json": {}}]]
+        run.finished_at = clock.now()
+        run.items_out = [len(o) for o in outputs]
+        if self.services.save_node_output:
+            run.output = outputs
+        view = NodeRunView(
+            outputs=outputs,
+            source=[(s.node, s.output, s.run) if s else None for s in sources],
+            inputs=inputs,
+        )
+        ex.views[g.name][run_index] = view
+        ex.record.node_runs.append(run)
+        ex.record.last_node = g.name
+        await self.services.store.node_run_finished(ex.record, run)
+        self._emit(
+            "node.finished",
+            {
+                "executionId": ex.record.id,
+                "node": g.name,
+                "runIndex": run_index,
+                "status": run.status.value,
+                "itemsOut": run.items_out,
+            },
+        )
+        if run.status is NodeRunStatus.FAILED and failure is not None:
+            raise _Failure(g.name, failure)
+        return g, run_index, outputs
+
+    def _handle_failure(
+        self, ex: Execution, g: GraphNode, run: NodeRun, inputs: list[Items], exc: RelayflowError
+    ) -> NodeOutput:
+        if isinstance(exc, NodeError) and exc.node is None:
+            exc.node = g.name
+        run.error = _error_dict(exc, g.name)
+        mode = g.node.error_mode
+        if mode == "stopWorkflow":
+            run.status = NodeRunStatus.FAILED
+            return []
+        run.status = NodeRunStatus.CONTINUED
+        message = exc.message
+        items = inputs[0] if inputs else []
+        width = len(g.resolved.spec.output_names(None)) if not callable(g.resolved.spec.outputs) else max(len(g.out), 1)
+        if mode == "continueErrorOutput":
+            err_items = [
+                {"json": {**it.get("json", {}), "error": message}, "pairedItem": {"item": i}}
+                for i, it in enumerate(items)
+            ] or [{"json": {"error": message}}]
+            return [*([] for _ in range(width)), err_items]
+        return [[{"json": {"error": message}, "pairedItem": {"item": 0}}], *([] for _ in range(width - 1))]
+
+    async def _execute_with_retries(
+        self, ex: Execution, g: GraphNode, run: NodeRun, inputs: list[Items], sources: list[Source | None]
+    ) -> NodeOutput:
+        node = g.node
+        tries = max(1, min(node.maxTries, 10)) if node.retryOnFail else 1
+        delay_ms = max(0, node.waitBetweenTries)
+        attempt = 0
+        while True:
+            attempt += 1
+            run.tries = attempt
+            try:
+                return await self._execute_once(ex, g, run, inputs, sources)
+            except (RelayflowError, Exception) as exc:
+                retryable = not isinstance(exc, UserError) and getattr(exc, "retryable", True)
+                if attempt >= tries or not retryable:
+                    raise
+                wait = delay_ms * (2 ** (attempt - 1)) if node.retryBackoff == "exponential" else delay_ms
+                wait = min(wait, max(node.maxWaitBetweenTries, delay_ms))
+                self._emit(
+                    "node.retry",
+                    {"executionId": ex.record.id, "node": g.name, "attempt": attempt, "waitMs": wait},
+                )
+                await self.services.clock.sleep(wait / 1000)
+
+    async def _execute_once(
+        self, ex: Execution, g: GraphNode, run: NodeRun, inputs: list[Items], sources: list[Source | None]
+    ) -> NodeOutput:
+        node = g.node
+        spec = g.resolved.spec
+        if node.executeOnce and inputs and inputs[0]:
+            inputs = [inputs[0][:1], *inputs[1:]]
+        plan = ex.plan_for(g)
+        scope = ex.scope_for(g, run.run_index, inputs, sources)
+        ctx = NodeContext(ex, node, run.run_index, inputs, plan, scope)
+        params = await plan.for_item(scope, 0)
+        coro = spec.execute(ctx, inputs[0] if inputs else [], params)
+        try:
+            if node.timeout:
+                try:
+                    async with asyncio.timeout(node.timeout):
+                        result = await coro
+                except TimeoutError:
+                    raise NodeTimeout(f"the node timed out after {node.timeout:g} s", node=g.name) from None
+            else:
+                result = await coro
+        finally:
+            if ctx.logs:
+                run.logs.extend(ctx.logs)
+        outputs = _normalize_outputs(result, inputs[0] if inputs else [])
+        if node.error_mode == "continueErrorOutput":
+            width = len(spec.output_names(params))
+            outputs = outputs[:width] + [[] for _ in range(width - len(outputs))]
+            outputs.append(ctx.error_items)
+        elif ctx.error_items:
+            outputs[0] = outputs[0] + ctx.error_items
+        return outputs
+
+    # ------------------------------------------------------------------------------------------
+    async def run_child(
+        self, parent: Execution, workflow: Workflow, items: Items, *, wait: bool = True
+    ) -> ExecutionRecord | None:
+        """Run a sub-workflow from its Execute Workflow Trigger with ``items``."""
+        if parent.depth + 1 > MAX_SUBWORKFLOW_DEPTH:
+            raise NodeError(f"sub-workflows nest deeper than {MAX_SUBWORKFLOW_DEPTH}", retryable=False)
+        graph = self.graph(workflow)
+        start = None
+        for g in sorted(graph.triggers(), key=lambda g: g.order):
+            if g.resolved.spec.type == "relayflow.executeWorkflowTrigger":
+                start = g.name
+                break
+        coro = self.run(
+            workflow,
+            input_items=items,
+            mode="integrated",
+            start_node=start,
+            _depth=parent.depth + 1,
+            _parent=parent,
+        )
+        if not wait:
+            asyncio.get_running_loop().create_task(coro)
+            return None
+        return await coro
+
+
+def _input_width(g: GraphNode) -> int:
+    declared = 0 if callable(g.resolved.spec.inputs) else len(g.resolved.spec.inputs)
+    return max(declared, max(g.connected_inputs, default=0) + 1)
+
+
+def _concat(lists: Any) -> Any:
+    for lst in lists:
+        yield from lst
+
+
+def _normalize_outputs(result: Any, inputs: Items) -> NodeOutput:
+    if result is None:
+        return [[]]
+    if not isinstance(result, list):
+        raise NodeError("a node must return a list of outputs", retryable=False)
+    if result and not isinstance(result[0], list):
+        result = [result]  # a single output returned flat
+    outputs: NodeOutput = [o if o is not None else [] for o in result] or [[]]
+    n_in = len(inputs)
+    for out in outputs:
+        if len(out) == n_in:
+            for i, it in enumerate(out):
+                if "pairedItem" not in it:
+                    it["pairedItem"] = {"item": i}
+        elif n_in == 1:
+            for it in out:
+                if "pairedItem" not in it:
+                    it["pairedItem"] = {"item": 0}
+    return outputs
+
+
+def _error_dict(exc: BaseException, node: str) -> dict[str, Any]:
+    if isinstance(exc, RelayflowError):
+        d = exc.to_dict()
+    else:
+        d = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+    d.setdefault("node", node)
+    if d.get("node") is None:
+        d["node"] = node
+    return d

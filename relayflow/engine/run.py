@@ -1,0 +1,130 @@
+"""The run record: what an execution did, node by node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from relayflow.engine.items import NodeOutput
+
+
+class ExecutionStatus(StrEnum):
+    NEW = "new"
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    CRASHED = "crashed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = {ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED, ExecutionStatus.CRASHED}
+
+
+class NodeRunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    # failed, but onError let the workflow go on
+    CONTINUED = "continued"
+    CANCELLED = "cancelled"
+    # output replaced by pinData
+    PINNED = "pinned"
+    # disabled: items passed through
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one input of a node run came from."""
+
+    node: str
+    output: int
+    run: int
+
+
+@dataclass
+class NodeRun:
+    node: str
+    run_index: int
+    status: NodeRunStatus
+    started_at: datetime
+    finished_at: datetime | None = None
+    items_in: list[int] = field(default_factory=list)
+    # items per output, the error output included
+    items_out: list[int] = field(default_factory=list)
+    output: NodeOutput | None = None
+    error: dict[str, Any] | None = None
+    tries: int = 1
+    source: list[Source | None] = field(default_factory=list)
+    # captured console output (Code nodes)
+    logs: list[str] = field(default_factory=list)
+
+    @property
+    def duration_ms(self) -> float:
+        if self.finished_at is None:
+            return 0.0
+        return (self.finished_at - self.started_at).total_seconds() * 1000
+
+    def to_dict(self, *, with_data: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "node": self.node,
+            "runIndex": self.run_index,
+            "status": self.status.value,
+            "startedAt": self.started_at.isoformat(),
+            "finishedAt": self.finished_at.isoformat() if self.finished_at else None,
+            "durationMs": round(self.duration_ms, 3),
+            "itemsIn": self.items_in,
+            "itemsOut": self.items_out,
+            "tries": self.tries,
+            "source": [
+                {"node": s.node, "output": s.output, "run": s.run} if s else None for s in self.source
+            ],
+        }
+        if self.error is not None:
+            d["error"] = self.error
+        if self.logs:
+            d["logs"] = self.logs
+        if with_data and self.output is not None:
+            d["output"] = self.output
+        return d
+
+
+@dataclass
+class ExecutionRecord:
+    id: str
+    workflow_id: str | None
+    workflow_name: str
+    mode: str
+    status: ExecutionStatus
+    started_at: datetime
+    finished_at: datetime | None = None
+    error: dict[str, Any] | None = None
+    node_runs: list[NodeRun] = field(default_factory=list)
+    # the terminal nodes' outputs, filled when the execution ends
+    result: dict[str, NodeOutput] = field(default_factory=dict)
+    last_node: str | None = None
+
+    def runs_of(self, node: str) -> list[NodeRun]:
+        return [r for r in self.node_runs if r.node == node]
+
+    def to_dict(self, *, with_data: bool = True) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workflowId": self.workflow_id,
+            "workflowName": self.workflow_name,
+            "mode": self.mode,
+            "status": self.status.value,
+            "startedAt": self.started_at.isoformat(),
+            "finishedAt": self.finished_at.isoformat() if self.finished_at else None,
+            "error": self.error,
+            "lastNode": self.last_node,
+            "nodeRuns": [r.to_dict(with_data=with_data) for r in self.node_runs],
+        }

@@ -1,0 +1,1 @@
+"""Node specs, the registry and the built-in nodes."""

@@ -1,0 +1,5 @@
+"""(stub: being written)"""
+
+from relayflow.nodes.spec import NodeSpec
+
+SPECS: tuple[NodeSpec, ...] = ()

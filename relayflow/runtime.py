@@ -1,0 +1,80 @@
+"""The composition root for in-process runs: picks the port implementations."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from relayflow.engine.executor import Engine, EngineServices
+from relayflow.engine.memory import MemoryRunStore, SystemClock
+from relayflow.errors import InputInvalid, WorkflowInvalid
+from relayflow.nodes.registry import Registry, default_registry
+from relayflow.workflow.model import Workflow
+from relayflow.workflow.parse import load_workflow, parse_workflow
+
+
+class FileWorkflowLoader:
+    """Sub-workflows from files (relative to ``base_dir``), inline JSON, or a folder scanned by id."""
+
+    def __init__(self, base_dir: Path | None = None, registry: Registry | None = None) -> None:
+        self.base_dir = base_dir or Path.cwd()
+        self.registry = registry
+
+    async def load(self, source: str, ref: Any) -> Workflow:
+        if source == "parameter":
+            data = ref if isinstance(ref, (dict, list)) else orjson.loads(ref) if ref else None
+            return parse_workflow(data, source="workflowJson", registry=self.registry)
+        if source in ("localFile", "file"):
+            path = Path(str(ref))
+            if not path.is_absolute():
+                path = self.base_dir / path
+            return load_workflow(path, registry=self.registry)
+        if source == "database":
+            wanted = str(ref.get("value") if isinstance(ref, dict) else ref)
+            for path in sorted(self.base_dir.glob("*.json")):
+                try:
+                    data = orjson.loads(path.read_bytes())
+                except (OSError, orjson.JSONDecodeError):
+                    continue
+                if isinstance(data, dict) and str(data.get("id")) == wanted:
+                    return parse_workflow(data, source=str(path), registry=self.registry)
+            raise InputInvalid(
+                f"workflow {wanted!r} not found: without a server, sub-workflows by id are looked up "
+                f"among the JSON files in {self.base_dir}"
+            )
+        raise InputInvalid(f"unsupported sub-workflow source {source!r}")
+
+
+def env_access() -> Mapping[str, str] | None:
+    """``$env`` is refused unless the operator sets RELAYFLOW_EXPRESSIONS_ALLOW_ENV=1."""
+    if os.environ.get("RELAYFLOW_EXPRESSIONS_ALLOW_ENV", "") in ("1", "true", "yes"):
+        return dict(os.environ)
+    return None
+
+
+def build_engine(
+    *,
+    registry: Registry | None = None,
+    base_dir: Path | None = None,
+    **overrides: Any,
+) -> Engine:
+    from relayflow.expressions import default_expression_engine
+
+    reg = registry or default_registry()
+    services = EngineServices(
+        store=overrides.pop("store", None) or MemoryRunStore(),
+        clock=overrides.pop("clock", None) or SystemClock(),
+        registry=reg,
+        expressions=overrides.pop("expressions", None) or default_expression_engine(),
+        workflows=overrides.pop("workflows", None) or FileWorkflowLoader(base_dir, reg),
+        env=overrides.pop("env", env_access()),
+        **overrides,
+    )
+    return Engine(services)
+
+
+__all__ = ["FileWorkflowLoader", "WorkflowInvalid", "build_engine", "env_access"]
