@@ -112,6 +112,17 @@ class ExecutionRecord:
     result: dict[str, NodeOutput] = field(default_factory=dict)
     last_node: str | None = None
 
+    def output_json(self) -> Any:
+        """The terminal nodes' output as ``relayflow run`` prints it.
+
+        One terminal node that ran: the list of its items' ``json``. Several: an object keyed by
+        node name. A terminal node's items are those of its main output across all its runs.
+        """
+        shaped = {name: [it.get("json", {}) for it in out[0]] for name, out in self.result.items()}
+        if len(shaped) == 1:
+            return next(iter(shaped.values()))
+        return shaped
+
     def runs_of(self, node: str) -> list[NodeRun]:
         return [r for r in self.node_runs if r.node == node]
 
