@@ -126,9 +126,15 @@ class NodeContext:
                 raise exc
             raise NodeError(str(exc), node=self.node_name, item_index=index) from exc
         message = exc.message if isinstance(exc, RelayflowError) else str(exc)
-        src = item if item is not None else (self.input(0)[index] if index < len(self.input(0)) else {"json": {}})
+        src = (
+            item
+            if item is not None
+            else (self.input(0)[index] if index < len(self.input(0)) else {"json": {}})
+        )
         if mode == "continueErrorOutput":
-            self.error_items.append({"json": {**src.get("json", {}), "error": message}, "pairedItem": {"item": index}})
+            self.error_items.append(
+                {"json": {**src.get("json", {}), "error": message}, "pairedItem": {"item": index}}
+            )
             return None
         return {"json": {"error": message}, "pairedItem": {"item": index}}
 

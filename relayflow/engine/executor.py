@@ -132,7 +132,9 @@ class Execution:
             self.plans[g.name] = plan
         return plan
 
-    def scope_for(self, g: GraphNode, run_index: int, inputs: list[Items], sources: list[Source | None]) -> ExpressionScope:
+    def scope_for(
+        self, g: GraphNode, run_index: int, inputs: list[Items], sources: list[Source | None]
+    ) -> ExpressionScope:
         svc = self.engine.services
         first = next((s for s in sources if s is not None), None)
         rec = self.record
@@ -147,7 +149,11 @@ class Execution:
             prev_node=first.node if first else None,
             prev_output=first.output if first else 0,
             prev_run=first.run if first else 0,
-            execution={"id": rec.id, "mode": rec.mode, "resumeUrl": f"{svc.base_url}/webhook-waiting/{rec.id}"},
+            execution={
+                "id": rec.id,
+                "mode": rec.mode,
+                "resumeUrl": f"{svc.base_url}/webhook-waiting/{rec.id}",
+            },
             workflow={"id": wf.id, "name": wf.name, "active": wf.active},
             vars=svc.vars,
             env=dict(svc.env) if svc.env is not None else None,
@@ -194,7 +200,9 @@ class Execution:
             if not items:
                 continue
             for dst, dst_input in conns:
-                self.pending.setdefault(dst, _Pending()).push(dst_input, items, Source(g.name, out_index, run_index))
+                self.pending.setdefault(dst, _Pending()).push(
+                    dst_input, items, Source(g.name, out_index, run_index)
+                )
                 children.append(dst)
         if self.sequential:
             order = sorted(dict.fromkeys(children), key=lambda n: self.graph.nodes[n].order)
@@ -233,6 +241,7 @@ class Engine:
         self.services = services
         self._graphs: dict[int, tuple[Workflow, Graph]] = {}
         self._running: dict[str, asyncio.Task[Any]] = {}
+        self._cancel_requested: set[str] = set()
 
     @property
     def expressions(self) -> ExpressionEngine | None:
@@ -252,6 +261,7 @@ class Engine:
         task = self._running.get(execution_id)
         if task is None or task.done():
             return False
+        self._cancel_requested.add(execution_id)
         task.cancel()
         return True
 
@@ -307,7 +317,11 @@ class Engine:
         except asyncio.CancelledError:
             record.status = ExecutionStatus.CANCELLED
             record.error = ExecutionCancelled("the execution was cancelled").to_dict()
-            if task is not None and task.cancelling():
+            if record.id in self._cancel_requested and task is not None:
+                # cancelled through Engine.cancel: end normally with the record
+                self._cancel_requested.discard(record.id)
+                task.uncancel()
+            else:
                 await self._finish(ex)
                 raise
         except LookupError as exc:
@@ -348,8 +362,12 @@ class Engine:
                         sources = [None] * len(sources)
                     ex.node_runs += 1
                     if ex.node_runs > MAX_NODE_RUNS:
-                        raise _Failure(name, NodeError("too many node runs: is there an endless loop?",
-                                                       node=name, retryable=False))
+                        raise _Failure(
+                            name,
+                            NodeError(
+                                "too many node runs: is there an endless loop?", node=name, retryable=False
+                            ),
+                        )
                     run_index = len(ex.views.setdefault(name, []))
                     # reserve the run index so concurrent runs of the same node do not collide
                     ex.views[name].append(NodeRunView(outputs=[], source=[], inputs=inputs))
@@ -459,7 +477,11 @@ class Engine:
         run.status = NodeRunStatus.CONTINUED
         message = exc.message
         items = inputs[0] if inputs else []
-        width = len(g.resolved.spec.output_names(None)) if not callable(g.resolved.spec.outputs) else max(len(g.out), 1)
+        width = (
+            len(g.resolved.spec.output_names(None))
+            if not callable(g.resolved.spec.outputs)
+            else max(len(g.out), 1)
+        )
         if mode == "continueErrorOutput":
             err_items = [
                 {"json": {**it.get("json", {}), "error": message}, "pairedItem": {"item": i}}

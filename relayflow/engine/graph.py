@@ -48,10 +48,7 @@ class Graph:
         if triggers:
             return triggers[0]
         # no trigger: the first root node (no inbound connections) that is not a sticky note
-        roots = [
-            g for g in self.nodes.values()
-            if not g.connected_inputs and not g.resolved.spec.ignored
-        ]
+        roots = [g for g in self.nodes.values() if not g.connected_inputs and not g.resolved.spec.ignored]
         if not roots:
             raise LookupError("the workflow has no trigger and no node without inputs")
         return sorted(roots, key=lambda g: g.order)[0]

@@ -62,7 +62,9 @@ def path_text(path: Path) -> str:
 class ParamPlan:
     """One node's parameters, prepared once per execution."""
 
-    def __init__(self, node: str, raw: dict[str, Any], model: type[BaseModel], engine: ExpressionEngine | None):
+    def __init__(
+        self, node: str, raw: dict[str, Any], model: type[BaseModel], engine: ExpressionEngine | None
+    ):
         self.node = node
         self.model = model
         self.engine = engine
@@ -71,7 +73,9 @@ class ParamPlan:
         self.expressions: list[tuple[Path, Compiled]] = []
         for path, body in found:
             if engine is None:
-                raise ExpressionError("expressions are not available here", node=node, parameter=path_text(path))
+                raise ExpressionError(
+                    "expressions are not available here", node=node, parameter=path_text(path)
+                )
             try:
                 self.expressions.append((path, engine.compile(body)))
             except ExpressionError as exc:
@@ -94,7 +98,7 @@ class ParamPlan:
             raise ParameterInvalid(f"{err['msg']}{at}", node=self.node, field=field) from None
 
     async def _columns(self, scope: ExpressionScope, indexes: Sequence[int]) -> list[list[Any]]:
-        assert self.engine is not None  # noqa: S101 - guaranteed by __init__
+        assert self.engine is not None
         cols = []
         for path, compiled in self.expressions:
             try:

@@ -25,7 +25,12 @@ class ExecutionStatus(StrEnum):
         return self in _TERMINAL
 
 
-_TERMINAL = {ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED, ExecutionStatus.CRASHED}
+_TERMINAL = {
+    ExecutionStatus.SUCCEEDED,
+    ExecutionStatus.FAILED,
+    ExecutionStatus.CANCELLED,
+    ExecutionStatus.CRASHED,
+}
 
 
 class NodeRunStatus(StrEnum):

@@ -91,7 +91,9 @@ class Registry:
             return Resolved(alias[0], alias[1], version)
         if type_ in self._alias_versions:
             known = ", ".join(f"{v:g}" for v in sorted(set(self._alias_versions[type_])))
-            raise UnknownNodeType(f"typeVersion {version:g} of {type_!r} is not supported (supported: {known})")
+            raise UnknownNodeType(
+                f"typeVersion {version:g} of {type_!r} is not supported (supported: {known})"
+            )
         if not version.is_integer():
             raise UnknownNodeType(f"unknown node type {type_!r} version {version:g}")
         return Resolved(self.get(type_, int(version)), None, version)

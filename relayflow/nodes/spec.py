@@ -21,6 +21,7 @@ ExecuteFn = Callable[["NodeContext", Items, Any], Awaitable[NodeOutput]]
 # n8n parameters (expressions still in place) + typeVersion -> our parameters
 TranslateFn = Callable[[dict[str, Any], float], dict[str, Any]]
 PortsFn = Callable[[Any], tuple[str, ...]]
+ParamsModel = type[BaseModel]
 
 
 class EmptyParams(BaseModel, frozen=True, extra="allow"):
@@ -56,7 +57,7 @@ class NodeSpec:
     title: str
     group: Group
     description: str
-    params: type[BaseModel]
+    params: ParamsModel
     execute: ExecuteFn
     inputs: tuple[str, ...] | PortsFn = ("main",)
     outputs: tuple[str, ...] | PortsFn = ("main",)
@@ -76,7 +77,8 @@ class NodeSpec:
         return self.outputs(params) if callable(self.outputs) else self.outputs
 
     def json_schema(self) -> dict[str, Any]:
-        return self.params.model_json_schema()
+        schema: dict[str, Any] = self.params.model_json_schema()
+        return schema
 
     def describe(self) -> dict[str, Any]:
         """The spec as JSON, schema included (``relayflow nodes show``, the editor, the API)."""

@@ -61,8 +61,14 @@ def node_workflow(
     """
     nodes: list[dict[str, Any]] = [
         {"name": "Trigger", "type": "relayflow.manualTrigger", "position": [0, 0]},
-        {"name": "Node", "type": type_, "typeVersion": type_version, "position": [200, 0],
-         "parameters": dict(parameters or {}), **dict(node_fields or {})},
+        {
+            "name": "Node",
+            "type": type_,
+            "typeVersion": type_version,
+            "position": [200, 0],
+            "parameters": dict(parameters or {}),
+            **dict(node_fields or {}),
+        },
     ]
     trigger_out = [{"node": "Node", "type": "main", "index": 0}]
     connections: dict[str, Any] = {"Trigger": {"main": [trigger_out]}}
@@ -95,8 +101,14 @@ async def run_node(
     Raises ``NodeRunFailed`` when the execution fails.
     """
     extra = list(extra_inputs or [])
-    wf = node_workflow(type_, parameters, type_version=type_version, inputs=1 + len(extra),
-                       outputs=outputs, node_fields=node_fields)
+    wf = node_workflow(
+        type_,
+        parameters,
+        type_version=type_version,
+        inputs=1 + len(extra),
+        outputs=outputs,
+        node_fields=node_fields,
+    )
     pin = {f"in{k}": normalize_items(data) for k, data in enumerate(extra, start=1)}
     eng = engine or make_engine()
     record = await eng.run(

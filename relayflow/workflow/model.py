@@ -47,6 +47,11 @@ class Node(BaseModel):
     # relayflow extension: per-node timeout in seconds (None = no limit beyond the workflow's).
     timeout: float | None = None
 
+    @field_validator("id", mode="before")
+    @classmethod
+    def _node_id(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) else v
+
     @field_validator("typeVersion", mode="before")
     @classmethod
     def _version(cls, v: Any) -> Any:
@@ -102,6 +107,11 @@ class Workflow(BaseModel):
     settings: WorkflowSettings = Field(default_factory=WorkflowSettings)
     pinData: dict[str, list[dict[str, Any]]] | None = None
     staticData: dict[str, Any] | str | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) else v
 
     @field_validator("settings", mode="before")
     @classmethod

@@ -78,8 +78,12 @@ def check_workflow(wf: Workflow, registry: Any = None) -> list[Issue]:
     for src, by_type in wf.connections.items():
         if src not in names:
             issues.append(
-                Issue(f"connections come from a missing node {src!r}", node=src, field="connections",
-                      code="missing_node")
+                Issue(
+                    f"connections come from a missing node {src!r}",
+                    node=src,
+                    field="connections",
+                    code="missing_node",
+                )
             )
         for ctype, outputs in (by_type or {}).items():
             for out_index, conns in enumerate(outputs or []):
@@ -108,8 +112,14 @@ def check_node(node: Any, reg: Any) -> list[Issue]:
     try:
         params = resolved.parameters(node.parameters)
     except Exception as exc:
-        return [Issue(f"cannot read parameters: {exc}", node=node.name, field="parameters",
-                      code="invalid_parameters")]
+        return [
+            Issue(
+                f"cannot read parameters: {exc}",
+                node=node.name,
+                field="parameters",
+                code="invalid_parameters",
+            )
+        ]
     try:
         resolved.spec.params.model_validate(params)
     except ValidationError as exc:
@@ -118,8 +128,12 @@ def check_node(node: Any, reg: Any) -> list[Issue]:
             if _holds_expression(params, err["loc"]):
                 continue  # checked at run time, once the expression has a value
             out.append(
-                Issue(err["msg"], node=node.name, field="parameters." + _loc(err["loc"]),
-                      code="invalid_parameters")
+                Issue(
+                    err["msg"],
+                    node=node.name,
+                    field="parameters." + _loc(err["loc"]),
+                    code="invalid_parameters",
+                )
             )
         return out
     return []
@@ -130,5 +144,7 @@ def load_workflow(path: str | Path, *, registry: Any = None) -> Workflow:
     try:
         raw = p.read_bytes()
     except OSError as exc:
-        raise WorkflowInvalid([Issue(f"cannot read file: {exc.strerror}", code="unreadable")], str(p)) from exc
+        raise WorkflowInvalid(
+            [Issue(f"cannot read file: {exc.strerror}", code="unreadable")], str(p)
+        ) from exc
     return parse_workflow(raw, source=str(p), registry=registry)

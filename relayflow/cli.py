@@ -1,0 +1,181 @@
+"""The ``relayflow`` command line.
+
+Exit status: 0 success, 1 the workflow failed, 2 bad input (one readable line on stderr).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import orjson
+import typer
+
+from relayflow.errors import RelayflowError, UnknownNodeType, UserError, WorkflowInvalid
+
+app = typer.Typer(
+    name="relayflow",
+    help="Open workflow automation: n8n-compatible workflows, from a laptop to a cluster.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+nodes_app = typer.Typer(
+    help="List node types, or show one with its parameter schema.", invoke_without_command=True
+)
+app.add_typer(nodes_app, name="nodes")
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _bad_input(message: str) -> NoReturn:
+    typer.echo(f"relayflow: {message}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _read_input(value: str | None) -> Any:
+    if value is None:
+        return None
+    raw: bytes
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            _bad_input(f"--input: cannot read {path}: {exc.strerror}")
+    else:
+        raw = value.encode()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        _bad_input(f"--input is not valid JSON: {exc}")
+
+
+def _dump(data: Any) -> str:
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode()
+
+
+def _summary(record: Any) -> None:
+    for run in record.node_runs:
+        items = "/".join(str(n) for n in run.items_out) or "0"
+        suffix = f"  {run.error.get('message')}" if run.error else ""
+        label = run.node if run.run_index == 0 else f"{run.node} #{run.run_index}"
+        typer.echo(
+            f"  {run.status.value:<10} {label:<32} {items:>8} items {run.duration_ms:9.2f} ms{suffix}",
+            err=True,
+        )
+    total = (record.finished_at - record.started_at).total_seconds() * 1000 if record.finished_at else 0.0
+    typer.echo(f"{record.status.value} in {total:.1f} ms ({len(record.node_runs)} node runs)", err=True)
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="Workflow JSON file (n8n export shape).")],
+    input: Annotated[
+        str | None, typer.Option("--input", "-i", help="Input items as JSON, or @file.json.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the whole run record as JSON.")] = False,
+    start: Annotated[str | None, typer.Option("--start", help="Name of the node to start from.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-node summary on stderr.")] = False,
+) -> None:
+    """Run a workflow from its manual trigger (or first trigger) and print the terminal nodes' output."""
+    from relayflow.engine.items import normalize_items
+    from relayflow.runtime import build_engine
+    from relayflow.workflow.parse import load_workflow
+
+    data = _read_input(input)
+    try:
+        wf = load_workflow(file)
+    except WorkflowInvalid as exc:
+        _bad_input(str(exc))
+    if start is not None and all(n.name != start for n in wf.nodes):
+        _bad_input(f"--start: no node named {start!r}")
+    engine = build_engine(base_dir=file.resolve().parent)
+    items = normalize_items(data) if data is not None else None
+    try:
+        record = asyncio.run(engine.run(wf, input_items=items, start_node=start))
+    finally:
+        if engine.expressions is not None:
+            engine.expressions.close()
+    if not quiet:
+        _summary(record)
+    if json_out:
+        typer.echo(_dump(record.to_dict()))
+    elif record.status.value == "succeeded":
+        typer.echo(_dump(record.output_json()))
+    if record.status.value != "succeeded":
+        err = record.error or {}
+        where = f"node {err['node']!r}: " if err.get("node") else ""
+        typer.echo(f"relayflow: workflow failed: {where}{err.get('message', record.status.value)}", err=True)
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def validate(files: Annotated[list[Path], typer.Argument(help="Workflow JSON files.")]) -> None:
+    """Check workflows; print every problem (naming node and field) and exit 2 on any."""
+    from relayflow.workflow.parse import load_workflow
+
+    bad = 0
+    for f in files:
+        try:
+            wf = load_workflow(f)
+        except WorkflowInvalid as exc:
+            bad += 1
+            for issue in exc.issues:
+                typer.echo(f"{f}: {issue}", err=True)
+            continue
+        typer.echo(f"{f}: ok ({len(wf.nodes)} nodes)")
+    if bad:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@nodes_app.callback()
+def nodes_list(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List node types."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from relayflow.nodes.registry import default_registry
+
+    specs = list(default_registry())
+    if json_out:
+        typer.echo(_dump([{k: v for k, v in s.describe().items() if k != "parameters"} for s in specs]))
+        return
+    for s in specs:
+        aliases = ", ".join(a.type for a in s.aliases)
+        typer.echo(
+            f"{s.type:<36} v{s.version}  {s.group:<10} {s.title}" + (f"  ({aliases})" if aliases else "")
+        )
+
+
+@nodes_app.command("show")
+def nodes_show(
+    type_: Annotated[str, typer.Argument(metavar="TYPE", help="relayflow or n8n type name.")],
+) -> None:
+    """Print one node type with its parameter JSON Schema."""
+    from relayflow.nodes.registry import default_registry
+
+    found = default_registry().find(type_)
+    if not found:
+        _bad_input(f"unknown node type {type_!r} (see `relayflow nodes`)")
+    described = [s.describe() for s in found]
+    typer.echo(_dump(described[0] if len(described) == 1 else described))
+
+
+def main() -> None:
+    try:
+        app()
+    except (UserError, UnknownNodeType) as exc:
+        typer.echo(f"relayflow: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except RelayflowError as exc:
+        typer.echo(f"relayflow: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
