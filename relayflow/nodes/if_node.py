@@ -1,5 +1,59 @@
-"""(stub: being written)"""
+"""IF: routes each item to the "true" or the "false" output by its conditions."""
 
-from relayflow.nodes.spec import NodeSpec
+from __future__ import annotations
 
-SPECS: tuple[NodeSpec, ...] = ()
+from typing import Any, cast
+
+from relayflow.engine.context import NodeContext
+from relayflow.engine.items import Items, NodeOutput, forward
+from relayflow.errors import RelayflowError
+from relayflow.nodes.conditions import ConditionParams, translate_conditions
+from relayflow.nodes.spec import N8nAlias, NodeSpec
+
+
+class IfParams(ConditionParams):
+    """Conditions evaluated per item (``leftValue``/``rightValue`` are usually expressions)."""
+
+
+def _from_n8n(params: dict[str, Any], version: float) -> dict[str, Any]:
+    return translate_conditions(params, version)
+
+
+async def split_by_conditions(ctx: NodeContext, items: Items) -> tuple[Items, Items]:
+    """(items whose conditions hold, the others), each forwarded from its input item.
+
+    An item whose conditions fail to evaluate (a strict type mismatch...) follows the node's
+    ``onError``: it stops the workflow, goes to the error output, or counts as not matching.
+    """
+    kept: Items = []
+    dropped: Items = []
+    per_item = cast("list[ConditionParams]", await ctx.item_params())
+    for i, (it, p) in enumerate(zip(items, per_item, strict=True)):
+        try:
+            holds = p.holds()
+        except RelayflowError as exc:
+            if ctx.fail_item(exc, i) is not None:
+                dropped.append(forward(it, i))
+            continue
+        (kept if holds else dropped).append(forward(it, i))
+    return kept, dropped
+
+
+async def execute(ctx: NodeContext, items: Items, params: IfParams) -> NodeOutput:
+    kept, dropped = await split_by_conditions(ctx, items)
+    return [kept, dropped]
+
+
+SPECS: tuple[NodeSpec, ...] = (
+    NodeSpec(
+        type="relayflow.if",
+        version=1,
+        title="If",
+        group="flow",
+        description="Route items to the true or the false output depending on conditions.",
+        params=IfParams,
+        execute=execute,
+        outputs=("true", "false"),
+        aliases=(N8nAlias("n8n-nodes-base.if", (1, 2, 2.1, 2.2, 2.3), translate=_from_n8n),),
+    ),
+)

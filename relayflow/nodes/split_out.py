@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -62,8 +63,8 @@ def _put(out: dict[str, Any], entry: Any, field: str, destination: str, p: Param
     return out
 
 
-def split_out(items: Items, p: Params, node: str = "") -> Items:
-    """The Split Out transformation (shared with Item Lists)."""
+def split_out(items: Items, p: Params, node: str = "", warn: Callable[[str], None] | None = None) -> Items:
+    """The Split Out transformation (shared with Item Lists); ``warn`` hears of missing fields."""
     dot = not p.disable_dot_notation
     fields = field_list(p.field_to_split_out)
     if not fields:
@@ -96,20 +97,14 @@ def split_out(items: Items, p: Params, node: str = "") -> Items:
                 new_item["binary"] = it["binary"]
             out.append(new_item)
     missing = [f for f, ok in found.items() if not ok]
-    if items and missing:
-        hint = (
-            " (dot notation is disabled: turn it on to reach nested fields)"
-            if not dot and any("." in f for f in missing)
-            else ""
-        )
-        raise NodeError(
-            f"the field {missing[0]!r} wasn't found in any input item{hint}", node=node, retryable=False
-        )
+    if items and missing and warn is not None:
+        hint = " (dot notation is disabled)" if not dot and any("." in f for f in missing) else ""
+        warn(f"the field {missing[0]!r} wasn't found in any input item{hint}")
     return out
 
 
 async def execute(ctx: NodeContext, items: Items, params: Params) -> NodeOutput:
-    return [split_out(items, params, ctx.node_name)]
+    return [split_out(items, params, ctx.node_name, ctx.log.warning)]
 
 
 def from_n8n(p: dict[str, Any], version: float) -> dict[str, Any]:
