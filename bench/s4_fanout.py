@@ -21,7 +21,7 @@ from relayflow.workflow import parse_workflow
 def workflow(branches: int) -> dict[str, Any]:
     nodes = [node("Start", "n8n-nodes-base.manualTrigger", 1, {}, 0)]
     conns: dict[str, Any] = {}
-    nodes.append(node("Merge", "relayflow.merge", 1, {"mode": "append", "numberInputs": branches}, 400))
+    nodes.append(node("Merge", "relayflow.merge", 1, {"mode": "append", "number_inputs": branches}, 400))
     for i in range(branches):
         name = f"B{i}"
         nodes.append(node(name, "n8n-nodes-base.set", 3.4, set_params("branch", i), 200, i * 20))

@@ -98,6 +98,17 @@ class ParameterInvalid(UserError):
         self.field = field
         super().__init__(message)
 
+    def __str__(self) -> str:
+        where = ", ".join(
+            w for w in (f"node {self.node!r}" if self.node else "", f"field {self.field!r}" if self.field else "") if w
+        )
+        return f"{where}: {self.message}" if where else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(node=self.node, field=self.field)
+        return d
+
 
 class ExpressionError(UserError):
     code = "expression_error"

@@ -160,6 +160,7 @@ class Execution:
             timezone=wf.settings.timezone or "UTC",
             now=svc.clock.now,
             static_data=self.static_data,
+            node_state=self.node_state,
         )
         src0 = sources[0] if sources else None
         scope.paired = lambda node, index: self.paired_item(node, scope.items, src0, index)
@@ -242,6 +243,8 @@ class Engine:
         self._graphs: dict[int, tuple[Workflow, Graph]] = {}
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._cancel_requested: set[str] = set()
+        # sub-workflows started without waiting: kept so they are not garbage-collected
+        self._detached: set[asyncio.Task[Any]] = set()
 
     @property
     def expressions(self) -> ExpressionEngine | None:
@@ -569,7 +572,9 @@ class Engine:
             _parent=parent,
         )
         if not wait:
-            asyncio.get_running_loop().create_task(coro)
+            task = asyncio.get_running_loop().create_task(coro)
+            self._detached.add(task)
+            task.add_done_callback(self._detached.discard)
             return None
         return await coro
 

@@ -43,6 +43,8 @@ class ExpressionScope:
     timezone: str = "UTC"
     now: Callable[[], datetime] | None = None
     static_data: dict[str, Any] | None = None
+    # per-node state of this execution (n8n's $node["X"].context, e.g. noItemsLeft)
+    node_state: dict[str, dict[str, Any]] = field(default_factory=dict)
     # item index -> (node name, item) resolver for $('Node').item; filled by the engine
     paired: Callable[[str, int], Item | None] | None = None
 

@@ -40,6 +40,7 @@ OBJECT_PROTO_NAMES: Final = frozenset(
 _WS = " \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 _DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _CANONICAL_INDEX = re.compile(r"0|[1-9]\d*")
+_RADIX_DIGITS = {16: re.compile(r"[0-9a-fA-F]+"), 2: re.compile(r"[01]+"), 8: re.compile(r"[0-7]+")}
 
 
 def type_of(v: Any) -> str:
@@ -71,12 +72,10 @@ def number_to_string(x: float | int) -> str:
     sign = "-" if x < 0 else ""
     mantissa, _, exp_s = repr(abs(x)).partition("e")
     int_part, _, frac = mantissa.partition(".")
-    digits = (int_part + frac).lstrip("0")
+    exp = int(exp_s) if exp_s else 0
+    digits = (int_part + frac).lstrip("0").rstrip("0") or "0"
     # value = 0.DIGITS × 10^n
-    n = len(int_part) + (int(exp_s) if exp_s else 0)
-    if int_part == "0":
-        n -= len(frac) - len(frac.lstrip("0"))
-    digits = digits.rstrip("0") or "0"
+    n = exp - (len(frac) - len(frac.lstrip("0"))) if int_part == "0" else len(int_part) + exp
     k = len(digits)
     if k <= n <= 21:
         return sign + digits + "0" * (n - k)
@@ -116,10 +115,7 @@ def _string_to_number(s: str) -> float | int:
         return 0
     if len(s) > 2 and s[0] == "0" and s[1] in "xXbBoO":
         base = {"x": 16, "b": 2, "o": 8}[s[1].lower()]
-        try:
-            return int(s[2:], base) if "_" not in s else math.nan
-        except ValueError:
-            return math.nan
+        return int(s[2:], base) if _RADIX_DIGITS[base].fullmatch(s[2:]) else math.nan
     if s in ("Infinity", "+Infinity"):
         return math.inf
     if s == "-Infinity":
@@ -286,7 +282,10 @@ def member(obj: Any, key: Any) -> Any:
     if isinstance(obj, dict):
         k = key if isinstance(key, str) else to_string(key)
         if k in obj:
-            return obj[k]
+            v = obj[k]
+            if type(v) is int and not -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
+                raise Fallback
+            return v
         if k in OBJECT_PROTO_NAMES:
             raise Fallback
         return UNDEFINED
@@ -318,7 +317,12 @@ def _array_member(obj: list[Any], key: Any) -> Any:
     idx = _index(key)
     if idx is None:
         raise Fallback
-    return obj[idx] if idx < len(obj) else UNDEFINED
+    if idx >= len(obj):
+        return UNDEFINED
+    v = obj[idx]
+    if type(v) is int and not -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
+        raise Fallback
+    return v
 
 
 def export(v: Any) -> Any:

@@ -28,7 +28,7 @@ EXTENSION_NAMES = frozenset(
     randomItem renameKeys smartJoin round floor ceil format isEven isOdd isInteger abs keys values
     hasField removeField removeFieldsContaining keepFieldsContaining beginningOf endOfMonth extract
     isBetween isDst isInLast isWeekend plus minus diffTo diffToNow toTimestamp
-    """.split()
+    """.split()  # noqa: SIM905
 )
 
 # The names an expression function receives (see js/prelude.js ``VARS``).
@@ -60,9 +60,14 @@ class Needs:
     all_items: bool = False
     parameter: bool = False
     env: bool = False
+    static_data: bool = False
     # node name -> needs the paired item per index; needs the node's outputs
     paired: set[str] = field(default_factory=set)
     outputs: set[str] = field(default_factory=set)
+    # $node["X"].json: X's item at the same index as the current one
+    legacy: set[str] = field(default_factory=set)
+    # $('X').itemMatching(i): the paired item of every input item
+    paired_all: set[str] = field(default_factory=set)
     # a node reference whose name is not a literal: ship every node
     dynamic_nodes: bool = False
 
@@ -72,13 +77,18 @@ class Needs:
         self.all_items |= other.all_items
         self.parameter |= other.parameter
         self.env |= other.env
+        self.static_data |= other.static_data
         self.paired |= other.paired
         self.outputs |= other.outputs
+        self.legacy |= other.legacy
+        self.paired_all |= other.paired_all
         self.dynamic_nodes |= other.dynamic_nodes
 
     @classmethod
     def everything(cls) -> Needs:
-        return cls(json=True, binary=True, all_items=True, parameter=True, env=True, dynamic_nodes=True)
+        return cls(
+            json=True, binary=True, all_items=True, parameter=True, env=True, static_data=True, dynamic_nodes=True
+        )
 
 
 def _scan_code(template: str, i: int) -> int:
@@ -209,6 +219,8 @@ def analyse(tokens: list[Token] | None) -> Needs:
             needs.parameter = True
         elif v == "$env":
             needs.env = True
+        elif v == "$getWorkflowStaticData":
+            needs.static_data = True
         elif v in ("$", "$node", "$items"):
             _note_node_ref(tokens, k, needs)
     return needs
@@ -229,13 +241,15 @@ def _note_node_ref(tokens: list[Token], k: int, needs: Needs) -> None:
         needs.dynamic_nodes = True
         return
     accessor = tokens[after + 1].value if tokens[after].value in (".", "?.") else ""
-    if accessor in _PAIRED_ACCESSORS:
+    if tokens[k].value == "$node":
+        # $node["X"].json: X's item at the same index (or its last): shipped per item
+        (needs.legacy if accessor in ("json", "binary") else needs.outputs).add(name)
+    elif accessor in _PAIRED_ACCESSORS:
         needs.paired.add(name)
-        # $node["X"].json falls back to the same index / last item of X's output
-        if tokens[k].value == "$node":
-            needs.outputs.add(name)
     else:
         needs.outputs.add(name)
+        if accessor in ("itemMatching", "pairedItem"):
+            needs.paired_all.add(name)
 
 
 def rewrite_extensions(code: Code) -> str:

@@ -5,6 +5,7 @@ On the S10 hot path: one pass per field over the input, no per-item validation o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -12,8 +13,10 @@ from pydantic import BaseModel, ConfigDict
 from relayflow.engine.context import NodeContext
 from relayflow.engine.items import Item, Items, NodeOutput
 from relayflow.errors import NodeError
-from relayflow.nodes.fieldpath import MISSING, field_list, getter, omit, pick
+from relayflow.nodes.fieldpath import MISSING, column, field_list, omit, pick
 from relayflow.nodes.spec import N8nAlias, NodeSpec
+
+Warn = Callable[[str], None]
 
 
 class FieldToAggregate(BaseModel):
@@ -43,9 +46,7 @@ class Params(BaseModel):
 
 
 def _values(items: Items, path: str, dot: bool, merge: bool, keep_missing: bool) -> list[Any]:
-    get = getter(path, dot)
-    jsons = [it["json"] for it in items]
-    raw = [get(j) for j in jsons]
+    raw = column(items, path, dot)
     if keep_missing:
         values = [None if v is MISSING else v for v in raw]
     else:
@@ -61,7 +62,7 @@ def _values(items: Items, path: str, dot: bool, merge: bool, keep_missing: bool)
     return merged
 
 
-def _individual(items: Items, p: Params, node: str) -> dict[str, Any]:
+def _individual(items: Items, p: Params, node: str, warn: Warn | None) -> dict[str, Any]:
     dot = not p.disable_dot_notation
     if not p.fields:
         raise NodeError("no fields to aggregate are set", node=node, retryable=False)
@@ -78,6 +79,12 @@ def _individual(items: Items, p: Params, node: str) -> dict[str, Any]:
                 retryable=False,
             )
         out[key] = _values(items, f.field, dot, p.merge_lists, p.keep_missing)
+        if (
+            warn is not None
+            and not out[key]
+            and all(v is MISSING for v in column(items[:1000], f.field, dot))
+        ):
+            warn(f"the field {f.field!r} wasn't found in any input item")
     return out
 
 
@@ -100,7 +107,11 @@ def _binaries(items: Items, unique: bool) -> dict[str, Any]:
     for it in items:
         for key, data in (it.get("binary") or {}).items():
             if unique:
-                ident = (data.get("id"), data.get("data"), data.get("fileName")) if isinstance(data, dict) else (key,)
+                ident = (
+                    (data.get("id"), data.get("data"), data.get("fileName"))
+                    if isinstance(data, dict)
+                    else (key,)
+                )
                 if ident in seen:
                     continue
                 seen.add(ident)
@@ -112,14 +123,15 @@ def _binaries(items: Items, unique: bool) -> dict[str, Any]:
     return out
 
 
-def aggregate(items: Items, p: Params, node: str = "") -> Items:
-    """The Aggregate transformation (shared with Item Lists): one item paired to every input."""
+def aggregate(items: Items, p: Params, node: str = "", warn: Warn | None = None) -> Items:
+    """The Aggregate transformation (shared with Item Lists): one item paired to every input.
+
+    ``warn`` hears of fields found in no item (n8n shows a hint, not an error).
+    """
     if not items:
         return []
-    if p.aggregate == "aggregateAllItemData":
-        json = _all_data(items, p)
-    else:
-        json = _individual(items, p, node)
+    all_data = p.aggregate == "aggregateAllItemData"
+    json = _all_data(items, p) if all_data else _individual(items, p, node, warn)
     new: Item = {"json": json, "pairedItem": [{"item": i} for i in range(len(items))]}
     if p.include_binaries:
         binary = _binaries(items, p.keep_only_unique_binaries)
@@ -129,7 +141,7 @@ def aggregate(items: Items, p: Params, node: str = "") -> Items:
 
 
 async def execute(ctx: NodeContext, items: Items, params: Params) -> NodeOutput:
-    return [aggregate(items, params, ctx.node_name)]
+    return [aggregate(items, params, ctx.node_name, ctx.log.warning)]
 
 
 def fields_from_n8n(collection: Any) -> list[dict[str, str]]:
@@ -156,9 +168,11 @@ def from_n8n(p: dict[str, Any], version: float) -> dict[str, Any]:
         "fields": fields_from_n8n(p.get("fieldsToAggregate")),
         "destination_field_name": p.get("destinationFieldName", "data"),
         "include": p.get("include", "allFields"),
-        "fields_to_include": field_list(p["fieldsToInclude"]) if isinstance(p.get("fieldsToInclude"), dict)
+        "fields_to_include": field_list(p["fieldsToInclude"])
+        if isinstance(p.get("fieldsToInclude"), dict)
         else p.get("fieldsToInclude", ""),
-        "fields_to_exclude": field_list(p["fieldsToExclude"]) if isinstance(p.get("fieldsToExclude"), dict)
+        "fields_to_exclude": field_list(p["fieldsToExclude"])
+        if isinstance(p.get("fieldsToExclude"), dict)
         else p.get("fieldsToExclude", ""),
         "disable_dot_notation": options.get("disableDotNotation", False),
         "merge_lists": options.get("mergeLists", False),

@@ -92,7 +92,7 @@ def _missing_reference(params: Params) -> str | None:
     if params.source == "url":
         return "loading a sub-workflow from a URL is not supported (use localFile, parameter or database)"
     ref = _reference(params)
-    value = ref.get("value") if isinstance(ref, dict) else ref
+    value = ref.get("value") if params.source == "database" and isinstance(ref, dict) else ref
     if value in ("", None, {}):
         field = {"localFile": "workflowPath", "parameter": "workflowJson"}.get(params.source, "workflowId")
         return f"no sub-workflow given: set '{field}'"
@@ -136,7 +136,7 @@ def _convert(value: Any, type_: str) -> Any:
 
 def _child_item(it: Item, params: Params) -> Item:
     """The item the sub-workflow receives for input item ``it``."""
-    child: Item = {"json": it.get("json", {})}
+    child: Item = {"json": dict(it.get("json", {}))}
     if "binary" in it:
         child["binary"] = it["binary"]
     mapping = params.workflowInputs
@@ -176,25 +176,35 @@ async def _call(ctx: NodeContext, wf: Workflow, items: Items, wait: bool) -> Ite
     return [{k: v for k, v in it.items() if k != "pairedItem"} for it in _result(record)]
 
 
-async def execute(ctx: NodeContext, items: Items, params: Params) -> NodeOutput:
-    wf = await _load(ctx, params)
-    wait = params.options.waitForSubWorkflow
-    per_item = cast("list[Params]", await ctx.item_params())
-    if params.mode == "once":
-        children = [_child_item(it, p) for it, p in zip(items, per_item, strict=True)]
-        result = await _call(ctx, wf, children, wait)
-        return [result if wait else passthrough(items)]
+async def _run_each(ctx: NodeContext, items: Items, per_item: list[Params]) -> Items:
+    """One sub-workflow run per item (the workflow reference may differ per item)."""
+    loaded: dict[str, Workflow] = {}
     out: Items = []
     for i, (it, p) in enumerate(zip(items, per_item, strict=True)):
         try:
-            result = await _call(ctx, wf, [_child_item(it, p)], wait)
+            key = repr((p.source, _reference(p)))
+            if key not in loaded:
+                loaded[key] = await _load(ctx, p)
+            result = await _call(ctx, loaded[key], [_child_item(it, p)], p.options.waitForSubWorkflow)
         except NodeError as exc:
             err_item = ctx.fail_item(exc, i)
             if err_item is not None:
                 out.append(err_item)
             continue
         out.extend({**r, "pairedItem": {"item": i}} for r in result)
-    return [out if wait else passthrough(items)]
+    return out
+
+
+async def execute(ctx: NodeContext, items: Items, params: Params) -> NodeOutput:
+    wait = params.options.waitForSubWorkflow
+    per_item = cast("list[Params]", await ctx.item_params())
+    if params.mode == "each":
+        out = await _run_each(ctx, items, per_item)
+        return [out if wait else passthrough(items)]
+    wf = await _load(ctx, params)
+    children = [_child_item(it, p) for it, p in zip(items, per_item, strict=True)]
+    result = await _call(ctx, wf, children, wait)
+    return [result if wait else passthrough(items)]
 
 
 SPECS: tuple[NodeSpec, ...] = (

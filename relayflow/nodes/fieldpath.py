@@ -11,8 +11,9 @@ they never touch a nested dict or list shared with an input item. The root must 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any, Final
 
 
@@ -107,6 +108,14 @@ def getter(path: str, dot: bool = True) -> Getter:
     return nested
 
 
+def column(items: Sequence[dict[str, Any]], path: str, dot: bool = True) -> list[Any]:
+    """The value at ``path`` in each item's ``json`` (``MISSING`` where absent): the hot-loop reader."""
+    if not dot or _is_simple(path):
+        return [it["json"].get(path, MISSING) for it in items]
+    get = getter(path, dot)
+    return [get(it["json"]) for it in items]
+
+
 def _keys(obj: dict[str, Any], path: str, dot: bool) -> tuple[Key, ...]:
     if not dot or _is_simple(path) or path in obj:
         return (path,)
@@ -135,7 +144,7 @@ def set_path(obj: dict[str, Any], path: str, value: Any, dot: bool = True) -> No
     """Set ``path`` in ``obj`` (which the caller owns), copying nested containers on the way."""
     keys = _keys(obj, path, dot)
     cur: Any = obj
-    for key, next_key in zip(keys, keys[1:], strict=False):
+    for key, next_key in pairwise(keys):
         if isinstance(cur, list) and isinstance(key, str) and not key.isdigit():
             raise ValueError(f"cannot set {path!r}: {key!r} is not a list index")
         new = _copy_or_new(_child(cur, key), next_key)

@@ -20,7 +20,7 @@ def _from_n8n(params: dict[str, Any], version: float) -> dict[str, Any]:
 
 
 async def execute(ctx: NodeContext, items: Items, params: FilterParams) -> NodeOutput:
-    kept, _dropped = await split_by_conditions(ctx, items)
+    kept, _dropped = await split_by_conditions(ctx, items, params)
     return [kept]
 
 

@@ -43,7 +43,6 @@ STICKY_NOTE = NodeSpec(
 )
 
 
-
 class StopParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -66,10 +66,7 @@ def dedupe_items(items: Items, p: Params, node: str = "") -> Items:
     out: Items = []
     for i, it in enumerate(items):
         json = it["json"]
-        if fields:
-            compared = [get_path(json, f, dot) for f in fields]
-        else:
-            compared = omit(json, excluded, dot) if excluded else json
+        compared: Any = [get_path(json, f, dot) for f in fields] if fields else omit(json, excluded, dot)
         key = _canonical(compared)
         if key in seen:
             continue
@@ -94,16 +91,18 @@ def _as_number(value: Any, i: int, node: str) -> float:
     try:
         return float(str(value))
     except ValueError:
-        raise NodeError(f"the value to dedupe on ({value!r}) is not a number", node=node, item_index=i,
-                        retryable=False) from None
+        raise NodeError(
+            f"the value to dedupe on ({value!r}) is not a number", node=node, item_index=i, retryable=False
+        ) from None
 
 
 def _as_date(value: Any, i: int, node: str) -> float:
     try:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise NodeError(f"the value to dedupe on ({value!r}) is not an ISO date", node=node, item_index=i,
-                        retryable=False) from None
+        raise NodeError(
+            f"the value to dedupe on ({value!r}) is not an ISO date", node=node, item_index=i, retryable=False
+        ) from None
 
 
 async def _seen_before(ctx: NodeContext, items: Items, p: Params) -> Items:
@@ -163,7 +162,9 @@ def from_n8n(p: dict[str, Any], version: float) -> dict[str, Any]:
         "removeItemsUpToStoredDate": p.get("dateDedupeValue"),
     }.get(logic)
     out: dict[str, Any] = {
-        "operation": p.get("operation", "removeDuplicateInputItems") if version >= 2 else "removeDuplicateInputItems",
+        "operation": p.get("operation", "removeDuplicateInputItems")
+        if version >= 2
+        else "removeDuplicateInputItems",
         "compare": p.get("compare", "allFields"),
         "fields_to_exclude": p.get("fieldsToExclude", ""),
         "fields_to_compare": p.get("fieldsToCompare", ""),

@@ -83,13 +83,16 @@ def _compile(rules: Sequence[RegexRename], node: str) -> list[tuple[re.Pattern[s
             source = _JS_NAMED_GROUP.sub("(?P<", r.search_regex)
             rx = re.compile(source, re.IGNORECASE if r.case_insensitive else 0)
         except re.error as exc:
-            raise NodeError(f"invalid regular expression {r.search_regex!r}: {exc}", node=node,
-                            retryable=False) from None
+            raise NodeError(
+                f"invalid regular expression {r.search_regex!r}: {exc}", node=node, retryable=False
+            ) from None
         out.append((rx, _js_replacer(r.replace_regex), r.depth))
     return out
 
 
-def rename_json(json: dict[str, Any], p: Params, rules: list[tuple[re.Pattern[str], Any, int]]) -> dict[str, Any]:
+def rename_json(
+    json: dict[str, Any], p: Params, rules: list[tuple[re.Pattern[str], Any, int]]
+) -> dict[str, Any]:
     out = dict(json)
     for k in p.keys:
         if not k.current_key or not k.new_key or k.current_key == k.new_key:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from relayflow.engine.context import NodeContext
 from relayflow.engine.items import Items, NodeOutput
 from relayflow.errors import NodeError
-from relayflow.nodes.fieldpath import MISSING, getter
+from relayflow.nodes.fieldpath import MISSING, column
 from relayflow.nodes.spec import N8nAlias, NodeSpec
 
 
@@ -52,8 +52,7 @@ def _ranked(value: Any) -> tuple[int, Any]:
 
 
 def _keys(items: Items, field: str, dot: bool) -> list[Any]:
-    get = getter(field, dot)
-    values = [get(it["json"]) for it in items]
+    values = column(items, field, dot)
     # fast path: one plain type throughout compares natively
     kinds = {type(v) for v in values}
     if kinds <= {int, float} or kinds == {str}:

@@ -119,9 +119,7 @@ EXECUTE_WORKFLOW_TRIGGER = NodeSpec(
     execute=_sub_workflow_start,
     inputs=(),
     trigger=True,
-    aliases=(
-        N8nAlias("n8n-nodes-base.executeWorkflowTrigger", (1, 1.1), translate=_sub_workflow_from_n8n),
-    ),
+    aliases=(N8nAlias("n8n-nodes-base.executeWorkflowTrigger", (1, 1.1), translate=_sub_workflow_from_n8n),),
 )
 
 
@@ -132,6 +130,11 @@ HttpMethod = Literal["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"]
 class Header(_Model):
     name: str = ""
     value: str = ""
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _text(cls, v: Any) -> Any:
+        return v if isinstance(v, str) or v is None else str(v)
 
 
 class HeaderList(_Model):
@@ -291,14 +294,14 @@ SCHEDULE_TRIGGER = NodeSpec(
 
 
 class CronTime(_Model):
-    mode: Literal[
-        "everyMinute", "everyHour", "everyDay", "everyWeek", "everyMonth", "everyX", "custom"
-    ] = "everyDay"
+    mode: Literal["everyMinute", "everyHour", "everyDay", "everyWeek", "everyMonth", "everyX", "custom"] = (
+        "everyDay"
+    )
     hour: int = Field(default=14, ge=0, le=23)
     minute: int = Field(default=0, ge=0, le=59)
     dayOfMonth: int = Field(default=1, ge=1, le=31)
     # "0" (Sunday) to "6"
-    weekday: str = "1"
+    weekday: str | int = "1"
     value: int = Field(default=2, ge=1)
     unit: Literal["minutes", "hours"] = "hours"
     cronExpression: str = ""

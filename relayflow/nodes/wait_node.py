@@ -60,7 +60,7 @@ def _parse_moment(value: str | datetime, node: str) -> datetime:
             moment = datetime.fromisoformat(text)
         except ValueError:
             raise ParameterInvalid(
-                f"{value!r} is not a date and time (use ISO 8601, e.g. 2024-05-01T12:00:00Z)",
+                f"'dateTime' {value!r} is not a date and time (use ISO 8601, e.g. 2024-05-01T12:00:00Z)",
                 node=node,
                 field="parameters.dateTime",
             ) from None
@@ -72,7 +72,9 @@ def _seconds(ctx: NodeContext, params: Params) -> float:
         return params.amount * UNIT_S[params.unit]
     when = params.dateTime
     if when is None or when == "":
-        raise ParameterInvalid("no date and time to wait until", node=ctx.node_name, field="parameters.dateTime")
+        raise ParameterInvalid(
+            "no date and time to wait until", node=ctx.node_name, field="parameters.dateTime"
+        )
     until = _parse_moment(when, ctx.node_name)
     now: datetime = ctx.clock.now()
     return max(0.0, (until - now).total_seconds())

@@ -10,7 +10,7 @@ The shape is n8n's own, so it keeps n8n's field names::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -177,35 +177,47 @@ def _value(value: Any) -> Any:
     return None if value == "" else value
 
 
-def check_condition(cond: Condition, number: int, *, loose: bool, case_sensitive: bool) -> bool:
-    """Evaluate one condition; ``number`` (1-based) names it in type errors."""
+def check_condition(
+    cond: Condition, number: int, *, loose: bool, case_sensitive: bool, values: tuple[Any, Any] | None = None
+) -> bool:
+    """Evaluate one condition; ``number`` (1-based) names it in type errors.
+
+    ``values`` replaces the condition's (left, right) values (per-item values of expressions).
+    """
     op = cond.operator
     where = f"condition {number}"
-    left = cond.leftValue if op.type == "string" else _value(cond.leftValue)
+    raw_left, raw_right = values if values is not None else (cond.leftValue, cond.rightValue)
+    left = raw_left if op.type == "string" else _value(raw_left)
     if op.operation not in _UNTYPED:
         left = validate(left, op.type, loose, where)
     right: Any = None
     if op.operation not in SINGLE_VALUE:
         rtype = op.right_type()
-        right = cond.rightValue if rtype in ("string", "any") else _value(cond.rightValue)
+        right = raw_right if rtype in ("string", "any") else _value(raw_right)
         right = validate(right, rtype, loose, where)
     return OPERATORS[(op.type, op.operation)](left, right, case_sensitive)
 
 
 def evaluate_filter(
-    conditions: FilterConditions, *, loose: bool = False, ignore_case: bool | None = None
+    conditions: FilterConditions,
+    *,
+    loose: bool = False,
+    ignore_case: bool | None = None,
+    values: Sequence[tuple[Any, Any]] | None = None,
 ) -> bool:
     """True when the conditions hold (all of them for "and", one for "or").
 
     ``loose`` (a node option) turns on loose type validation on top of the conditions' own
-    setting; ``ignore_case``, when given, overrides ``caseSensitive``. Raises
-    ``ConditionTypeError`` when a value has the wrong type under strict validation.
+    setting; ``ignore_case``, when given, overrides ``caseSensitive``; ``values``, when given,
+    holds each condition's (left, right) values. Raises ``ConditionTypeError`` when a value has
+    the wrong type under strict validation.
     """
     opts = conditions.options
     loose = loose or opts.typeValidation == "loose"
     case_sensitive = opts.caseSensitive if ignore_case is None else not ignore_case
     want_all = conditions.combinator == "and"
     for number, cond in enumerate(conditions.conditions, start=1):
-        if check_condition(cond, number, loose=loose, case_sensitive=case_sensitive) != want_all:
+        pair = values[number - 1] if values is not None else None
+        if check_condition(cond, number, loose=loose, case_sensitive=case_sensitive, values=pair) != want_all:
             return not want_all
     return want_all

@@ -21,7 +21,12 @@ from relayflow.nodes.conditions.regex import js_regex
 DataType = Literal["boolean", "number", "string", "dateTime"]
 
 # the operation n8n uses when a rule leaves it out
-DEFAULT_OPERATION: dict[str, str] = {"boolean": "equal", "number": "smaller", "string": "equal", "dateTime": "after"}
+DEFAULT_OPERATION: dict[str, str] = {
+    "boolean": "equal",
+    "number": "smaller",
+    "string": "equal",
+    "dateTime": "after",
+}
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     "equal": lambda a, b: a == b,
@@ -47,8 +52,9 @@ _TEXT: dict[str, Callable[[str, str], bool]] = {
 }
 OPERATIONS: dict[str, frozenset[str]] = {
     "boolean": frozenset({"equal", "notEqual"}),
-    "number": frozenset({"equal", "notEqual", "smaller", "smallerEqual", "larger", "largerEqual",
-                         "isEmpty", "isNotEmpty"}),
+    "number": frozenset(
+        {"equal", "notEqual", "smaller", "smallerEqual", "larger", "largerEqual", "isEmpty", "isNotEmpty"}
+    ),
     "string": frozenset({*_TEXT, "isEmpty", "isNotEmpty"}),
     "dateTime": frozenset({"after", "before", "equal", "notEqual", "isEmpty", "isNotEmpty"}),
 }
@@ -111,8 +117,12 @@ class LegacyConditions(BaseModel):
 
     def groups(self) -> list[tuple[str, list[LegacyRule]]]:
         # n8n checks the groups in this order
-        return [("boolean", self.boolean), ("dateTime", self.dateTime), ("number", self.number),
-                ("string", self.string)]
+        return [
+            ("boolean", self.boolean),
+            ("dateTime", self.dateTime),
+            ("number", self.number),
+            ("string", self.string),
+        ]
 
 
 def evaluate_legacy(conditions: LegacyConditions) -> bool:

@@ -28,11 +28,59 @@ class ConditionParams(BaseModel):
         """Evaluate the conditions; raises ``ConditionTypeError`` on a strict type mismatch."""
         if self.legacy_conditions is not None:
             return evaluate_legacy(self.legacy_conditions)
-        return evaluate_filter(self.conditions, loose=self.loose_type_validation, ignore_case=self.ignore_case)
+        return evaluate_filter(
+            self.conditions, loose=self.loose_type_validation, ignore_case=self.ignore_case
+        )
+
+
+ValueColumns = list[tuple[list[Any] | None, list[Any] | None]]
+
+
+def value_columns(params: ConditionParams, cols: dict[Any, list[Any]]) -> ValueColumns | None:
+    """Per condition, the per-item (left, right) columns of its expressions, or None when an
+    expression sits anywhere else (then each item needs its own validated parameters)."""
+    if params.legacy_conditions is not None:
+        return None
+    count = len(params.conditions.conditions)
+    wanted = {
+        ("conditions", "conditions", k, side) for k in range(count) for side in ("leftValue", "rightValue")
+    }
+    if not set(cols) <= wanted:
+        return None
+    return [
+        (
+            cols.get(("conditions", "conditions", k, "leftValue")),
+            cols.get(("conditions", "conditions", k, "rightValue")),
+        )
+        for k in range(count)
+    ]
+
+
+def holds_for_item(params: ConditionParams, columns: ValueColumns, index: int) -> bool:
+    """``params.holds()`` with item ``index``'s values taken from ``columns``."""
+    conds = params.conditions.conditions
+    values = [
+        (
+            left[index] if left is not None else c.leftValue,
+            right[index] if right is not None else c.rightValue,
+        )
+        for c, (left, right) in zip(conds, columns, strict=True)
+    ]
+    return evaluate_filter(
+        params.conditions, loose=params.loose_type_validation, ignore_case=params.ignore_case, values=values
+    )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def is_legacy(conditions: Any) -> bool:
-    return isinstance(conditions, dict) and "conditions" not in conditions and bool(_LEGACY_KEYS & conditions.keys())
+    return (
+        isinstance(conditions, dict)
+        and "conditions" not in conditions
+        and bool(_LEGACY_KEYS & conditions.keys())
+    )
 
 
 def translate_conditions(params: dict[str, Any], version: float) -> dict[str, Any]:
@@ -41,7 +89,7 @@ def translate_conditions(params: dict[str, Any], version: float) -> dict[str, An
     if version < 2 or is_legacy(conditions):
         combine = params.get("combineOperation", params.get("combineConditions"))
         return {"legacy_conditions": translate_legacy(conditions, combine)}
-    options = params.get("options") if isinstance(params.get("options"), dict) else {}
+    options = _dict(params.get("options"))
     out: dict[str, Any] = {}
     if conditions is not None:
         out["conditions"] = conditions

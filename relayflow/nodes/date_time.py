@@ -1,5 +1,0 @@
-"""(stub: being written)"""
-
-from relayflow.nodes.spec import NodeSpec
-
-SPECS: tuple[NodeSpec, ...] = ()
