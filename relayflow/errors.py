@@ -100,7 +100,12 @@ class ParameterInvalid(UserError):
 
     def __str__(self) -> str:
         where = ", ".join(
-            w for w in (f"node {self.node!r}" if self.node else "", f"field {self.field!r}" if self.field else "") if w
+            w
+            for w in (
+                f"node {self.node!r}" if self.node else "",
+                f"field {self.field!r}" if self.field else "",
+            )
+            if w
         )
         return f"{where}: {self.message}" if where else self.message
 

@@ -1,9 +1,29 @@
-"""(stub) The {{ }} expression evaluator."""
+"""The ``{{ }}`` expression engine: n8n-compatible JavaScript in an isolated V8 (mini-racer).
+
+Invariants and limits (see README.md):
+
+- A parameter string ``=...{{ code }}...`` is compiled once per distinct template (cached). A
+  template that is exactly one ``{{ }}`` yields a typed value; mixed text interpolates values
+  (objects and arrays as JSON, null/undefined as "").
+- Simple templates run on a Python fast path with exact JavaScript semantics; whatever it cannot
+  answer exactly falls back, item by item, to V8. Property tests check both agree.
+- V8 runs one batched call per chunk of up to 50,000 items, shipping only the data the code
+  references. Batches over 2,000 items, and all Code node runs, run in a worker thread.
+- Time limit per V8 call: 1 s + 0.1 ms per item in the call (expressions); 60 s per Code node
+  run unless the node sets ``timeout``. Memory limit: 512 MB per context. A context that hits a
+  limit, or that user code changed in a way that cannot be undone, is discarded.
+- The sandbox has no ``require``, ``process``, ``fetch``, file, network or environment access;
+  intrinsics are frozen and globals created by a call are removed when it returns. ``$env`` is
+  refused unless the operator allows it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from relayflow.expressions.engine import Template, V8ExpressionEngine
+from relayflow.expressions.sandbox import Limits
+
+__all__ = ["Limits", "Template", "V8ExpressionEngine", "default_expression_engine"]
 
 
-def default_expression_engine() -> Any:
-    return None
+def default_expression_engine() -> V8ExpressionEngine:
+    return V8ExpressionEngine()

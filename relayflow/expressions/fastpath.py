@@ -11,24 +11,23 @@ whatever the closures cannot answer exactly at run time raises ``Fallback`` (the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from relayflow.engine.expression import ExpressionScope
 from relayflow.expressions import jsvalue as jsv
+from relayflow.expressions.fastops import (
+    Ev,
+    Frame,
+    chain,
+    combine,
+    const,
+    item_binary,
+    item_json,
+    legacy_node_item,
+    node_output_item,
+    paired,
+)
 from relayflow.expressions.jsvalue import UNDEFINED, Fallback
 from relayflow.expressions.lexer import Token
-
-
-@dataclass
-class Frame:
-    """What the closures read besides the item: one per batch."""
-
-    scope: ExpressionScope
-    items: list[dict[str, Any]]
-
-
-Ev = Callable[[Frame, dict[str, Any], int], Any]
 
 
 class NotSimple(Exception):
@@ -45,13 +44,6 @@ _META_FIELDS = {
     "$execution": ("execution", frozenset({"id", "mode", "resumeUrl"})),
     "$workflow": ("workflow", frozenset({"id", "name", "active"})),
 }
-_ARITH: dict[str, Callable[[Any, Any], Any]] = {
-    "+": jsv.add, "-": jsv.sub, "*": jsv.mul, "/": jsv.div, "%": jsv.mod,
-    "===": jsv.strict_equals, "==": jsv.loose_equals,
-    "!==": lambda a, b: not jsv.strict_equals(a, b), "!=": lambda a, b: not jsv.loose_equals(a, b),
-    "<": lambda a, b: jsv.compare(a, b, "<"), "<=": lambda a, b: jsv.compare(a, b, "<="),
-    ">": lambda a, b: jsv.compare(a, b, ">"), ">=": lambda a, b: jsv.compare(a, b, ">="),
-}  # fmt: skip
 
 
 def _number(text: str) -> int | float:
@@ -67,22 +59,6 @@ def _number(text: str) -> int | float:
         return float(text)
     v = int(text)
     return v if v <= jsv.MAX_SAFE_INT else float(v)
-
-
-def _const(v: Any) -> Ev:
-    return lambda f, it, i: v
-
-
-def _item_json(f: Frame, it: dict[str, Any], i: int) -> Any:
-    j = it.get("json")
-    return j if isinstance(j, dict) else {}
-
-
-def _item_binary(f: Frame, it: dict[str, Any], i: int) -> Any:
-    b = it.get("binary")
-    if not isinstance(b, dict):
-        raise Fallback
-    return b
 
 
 class _Parser:
@@ -133,15 +109,23 @@ class _Parser:
         return lambda f, it, i: yes(f, it, i) if jsv.truthy(test(f, it, i)) else no(f, it, i)
 
     def binary(self, min_prec: int) -> Ev:
-        left = self.unary()
+        return self._binary(min_prec)[0]
+
+    def _binary(self, min_prec: int) -> tuple[Ev, str | None]:
+        """An operand chain; also its top-level operator (JavaScript refuses ``a ?? b || c``)."""
+        left, left_op = self.unary(), None
         while True:
             tok = self.peek()
             prec = _BINARY_PREC.get(tok.value) if tok.kind == "punct" else None
             if prec is None or prec < min_prec:
-                return left
+                return left, left_op
             self.k += 1
-            right = self.binary(prec + 1)
-            left = _combine(tok.value, left, right)
+            right, right_op = self._binary(prec + 1)
+            op = tok.value
+            ops = {left_op, right_op}
+            if (op == "??" and ops & {"&&", "||"}) or (op in ("&&", "||") and "??" in ops):
+                raise NotSimple  # a SyntaxError: V8 reports it
+            left, left_op = combine(op, left, right), op
 
     def unary(self) -> Ev:
         tok = self.peek()
@@ -174,27 +158,27 @@ class _Parser:
                 name = self.take()
                 if name.kind != "ident":
                     raise NotSimple
-                key = _const(name.value)
+                key = const(name.value)
             if self.peek().value in ("(", "`"):
                 raise NotSimple  # a method call
             steps.append((optional, key))
         if not steps:
             return base
-        return _chain(base, tuple(steps))
+        return chain(base, tuple(steps))
 
     def primary(self) -> Ev:
         tok = self.take()
         if tok.kind == "num":
-            return _const(_number(tok.value))
+            return const(_number(tok.value))
         if tok.kind == "str":
-            return _const(tok.value)
+            return const(tok.value)
         if tok.kind == "tpl":
             if not (tok.value.startswith("`") and tok.value.endswith("`")) or len(tok.value) < 2:
                 raise NotSimple
             body = tok.value[1:-1]
             if "\\" in body or "${" in body:
                 raise NotSimple
-            return _const(body.replace("\r\n", "\n"))
+            return const(body.replace("\r\n", "\n"))
         if tok.kind == "punct" and tok.value == "(":
             inner = self.conditional()
             self.expect(")")
@@ -207,11 +191,11 @@ class _Parser:
         consts = {"true": True, "false": False, "null": None, "undefined": UNDEFINED,
                   "NaN": float("nan"), "Infinity": float("inf")}  # fmt: skip
         if name in consts:
-            return _const(consts[name])
+            return const(consts[name])
         if name == "$json":
-            return _item_json
+            return item_json
         if name == "$binary":
-            return _item_binary
+            return item_binary
         if name in ("$itemIndex", "$position"):
             return lambda f, it, i: i
         if name == "$runIndex":
@@ -273,9 +257,9 @@ class _Parser:
         self.expect(".")
         field = self.take().value
         if field == "json":
-            return lambda f, it, i: _item_json(f, item(f, it, i), i)
+            return lambda f, it, i: item_json(f, item(f, it, i), i)
         if field == "binary":
-            return lambda f, it, i: _item_binary(f, item(f, it, i), i)
+            return lambda f, it, i: item_binary(f, item(f, it, i), i)
         raise NotSimple
 
     def node_ref(self, kind: str) -> Ev:
@@ -288,10 +272,10 @@ class _Parser:
             if how in ("first", "last"):
                 self.expect("(")
                 self.expect(")")
-                return self.item_field(_node_output_item(node, 0 if how == "first" else -1))
+                return self.item_field(node_output_item(node, 0 if how == "first" else -1))
             if how != "item":
                 raise NotSimple
-            return self.item_field(_paired(node))
+            return self.item_field(paired(node))
         if self.accept("["):
             node = self.string()
             self.expect("]")
@@ -301,83 +285,11 @@ class _Parser:
             if tok.kind != "ident":
                 raise NotSimple
             node = tok.value
-        return self.item_field(_legacy_node_item(node))
-
-
-def _last_output(f: Frame, node: str) -> list[dict[str, Any]]:
-    runs = f.scope.run_data.get(node)
-    if not runs or not runs[-1].outputs:
-        raise Fallback  # not executed: V8 raises n8n's error
-    return runs[-1].outputs[0]
-
-
-def _node_output_item(node: str, pick: int) -> Callable[[Frame, dict[str, Any], int], Any]:
-    def get(f: Frame, it: dict[str, Any], i: int) -> Any:
-        out = _last_output(f, node)
-        if not out:
-            raise Fallback
-        return out[pick]
-
-    return get
-
-
-def _paired(node: str) -> Callable[[Frame, dict[str, Any], int], Any]:
-    def get(f: Frame, it: dict[str, Any], i: int) -> Any:
-        found = f.scope.paired(node, i) if f.scope.paired is not None else None
-        if found is None:
-            raise Fallback
-        return found
-
-    return get
-
-
-def _legacy_node_item(node: str) -> Callable[[Frame, dict[str, Any], int], Any]:
-    """``$node["X"]``: X's item at the same index, or its last item (relayflow's documented rule)."""
-
-    def get(f: Frame, it: dict[str, Any], i: int) -> Any:
-        out = _last_output(f, node)
-        if not out:
-            raise Fallback
-        return out[i] if i < len(out) else out[-1]
-
-    return get
-
-
-def _combine(op: str, left: Ev, right: Ev) -> Ev:
-    if op == "&&":
-        return lambda f, it, i: right(f, it, i) if jsv.truthy(v := left(f, it, i)) else v
-    if op == "||":
-        return lambda f, it, i: v if jsv.truthy(v := left(f, it, i)) else right(f, it, i)
-    if op == "??":
-        return lambda f, it, i: right(f, it, i) if (v := left(f, it, i)) is None or v is UNDEFINED else v
-    fn = _ARITH[op]
-    return lambda f, it, i: fn(left(f, it, i), right(f, it, i))
-
-
-def _chain(base: Ev, steps: tuple[tuple[bool, Ev], ...]) -> Ev:
-    if all(not opt for opt, _ in steps) and len(steps) == 1:
-        key0 = steps[0][1]
-        return lambda f, it, i: _member(base(f, it, i), key0(f, it, i))
-
-    def run(f: Frame, it: dict[str, Any], i: int) -> Any:
-        v = base(f, it, i)
-        for optional, key in steps:
-            if optional and (v is None or v is UNDEFINED):
-                return UNDEFINED
-            v = _member(v, key(f, it, i))
-        return v
-
-    return run
-
-
-def _member(obj: Any, key: Any) -> Any:
-    if obj is None or obj is UNDEFINED:
-        raise Fallback  # TypeError in JavaScript: V8 words it
-    return jsv.member(obj, key)
+        return self.item_field(legacy_node_item(node))
 
 
 def compile_expression(tokens: list[Token]) -> Ev:
     """A closure for one ``{{ }}`` body, or NotSimple."""
     if len(tokens) <= 1:
-        return _const(UNDEFINED)
+        return const(UNDEFINED)
     return _Parser(tokens).parse()

@@ -240,11 +240,9 @@ def loose_equals(a: Any, b: Any) -> bool:
     ta, tb = type_of(a), type_of(b)
     if ta == tb:
         return strict_equals(a, b)
-    nullish = ("undefined", "null")
-    if (a is None or a is UNDEFINED) and (b is None or b is UNDEFINED):
-        return True
-    if ta in nullish or tb in nullish:
-        return False
+    a_nullish, b_nullish = a is None or a is UNDEFINED, b is None or b is UNDEFINED
+    if a_nullish or b_nullish:
+        return a_nullish and b_nullish
     if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
         raise Fallback
     return bool(to_number(a) == to_number(b))
@@ -330,7 +328,8 @@ def export(v: Any) -> Any:
     if v is UNDEFINED:
         return None
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e21:
-        return int(v)
+        # JSON.stringify prints the shortest digits: 7.115001604077338e16 → 71150016040773380
+        return int(v) if abs(v) <= MAX_SAFE_INT else int(number_to_string(v))
     if isinstance(v, int) and not isinstance(v, bool) and not -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
         raise Fallback
     return v

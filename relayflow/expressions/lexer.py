@@ -38,8 +38,22 @@ _PUNCT = sorted(
 # A "/" after one of these starts a division, anywhere else a regular expression.
 _VALUE_END_PUNCT = frozenset({")", "]", "}"})
 _KEYWORDS_BEFORE_EXPR = frozenset(
-    {"return", "typeof", "instanceof", "in", "of", "new", "delete", "void", "throw", "case", "do", "else",
-     "yield", "await"}
+    {
+        "return",
+        "typeof",
+        "instanceof",
+        "in",
+        "of",
+        "new",
+        "delete",
+        "void",
+        "throw",
+        "case",
+        "do",
+        "else",
+        "yield",
+        "await",
+    }
 )
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
 

@@ -27,7 +27,7 @@ EXTENSION_NAMES = frozenset(
     removeDuplicates compact sum average max min chunk difference intersection union merge
     randomItem renameKeys smartJoin round floor ceil format isEven isOdd isInteger abs keys values
     hasField removeField removeFieldsContaining keepFieldsContaining beginningOf endOfMonth extract
-    isBetween isDst isInLast isWeekend plus minus diffTo diffToNow toTimestamp
+    isBetween isDst isInLast isWeekend plus minus diffTo diffToNow toTimestamp toCamelCase append
     """.split()  # noqa: SIM905
 )
 
@@ -87,7 +87,13 @@ class Needs:
     @classmethod
     def everything(cls) -> Needs:
         return cls(
-            json=True, binary=True, all_items=True, parameter=True, env=True, static_data=True, dynamic_nodes=True
+            json=True,
+            binary=True,
+            all_items=True,
+            parameter=True,
+            env=True,
+            static_data=True,
+            dynamic_nodes=True,
         )
 
 
@@ -211,10 +217,13 @@ def analyse(tokens: list[Token] | None) -> Needs:
             needs.json = True
         elif v == "$binary":
             needs.binary = True
-        elif v in ("$input", "$item"):
-            needs.json = needs.binary = needs.all_items = True
-            if v == "$item":
-                needs.dynamic_nodes = True
+        elif v == "$input":
+            member = tokens[k + 2].value if tokens[k + 1].value in (".", "?.") else ""
+            needs.json = needs.binary = True
+            # $input.item is the current item: no need for all of them
+            needs.all_items |= member not in ("item", "params", "context")
+        elif v == "$item":
+            needs.json = needs.binary = needs.all_items = needs.dynamic_nodes = True
         elif v == "$parameter":
             needs.parameter = True
         elif v == "$env":

@@ -27,7 +27,7 @@
   function message(e) {
     if (e && typeof e === 'object' && typeof e.message === 'string') {
       const name = typeof e.name === 'string' && e.name !== 'Error' ? e.name + ': ' : '';
-      return name + e.message;
+      return (name + e.message).replace(/__rfx_/g, '');
     }
     try { return String(e); } catch (_) { return 'an error was thrown'; }
   }
@@ -164,7 +164,7 @@
     const DT = RF.DateTime;
     if (DT) DT.__setDefaultZone(meta.tz || 'UTC');
     let now;
-    const nowDT = () => (now === undefined ? (now = DT.fromMillis(meta.now || Date.now())) : now);
+    const nowDT = () => (now === undefined ? (now = DT.fromMillis(typeof meta.now === 'number' ? meta.now : Date.now())) : now);
     const staticData = meta.staticData || {};
     function $getWorkflowStaticData(type) {
       if (type === 'global') return (staticData.global = staticData.global || {});
@@ -226,6 +226,9 @@
       env.setItem(k);
       let v;
       try { v = fn.apply(undefined, args); } catch (e) { return { err: message(e), pos: k }; }
+      if (v !== null && typeof v === 'object' && typeof v.then === 'function') {
+        return { err: 'an expression cannot return a Promise (await is only available in the Code node)', pos: k };
+      }
       out[k] = single ? encode(v) : v;
     }
     return { ok: out };
@@ -238,7 +241,9 @@
   // ---- hygiene between calls: user code must not leave state behind -----------------------------
   let baseline = null;
   let globalProto = null;
+  // called once, by lockdown.js: from then on user code cannot reset the baseline or add operations
   RF.sealBaseline = function () {
+    if (baseline !== null) return;
     baseline = new Set(Reflect.ownKeys(G));
     globalProto = Object.getPrototypeOf(G);
   };
@@ -254,17 +259,31 @@
   }
 
   const OPS = { eval: evalBatch, check };
-  RF.OPS = OPS;
+  RF.addOp = function (name, fn) {
+    if (baseline !== null) throw new Error('the sandbox is sealed');
+    OPS[name] = fn;
+  };
+  let active = false;
   RF.dispatch = function (payload) {
+    if (active) throw new Error('not available to expressions');
     let out;
+    active = true;
+    // whatever a stray microtask of the previous call left behind goes before this call starts
+    if (baseline !== null && !(RF.codeRunning !== undefined && RF.codeRunning())) cleanGlobals();
     try {
       const p = JSON.parse(payload);
-      const op = OPS[p.op];
+      const op = Object.prototype.hasOwnProperty.call(OPS, p.op) ? OPS[p.op] : undefined;
       out = op ? op(p) : { err: 'unknown operation' };
     } catch (e) {
       out = { err: message(e) };
+    } finally {
+      active = false;
     }
-    if (baseline !== null && !cleanGlobals()) out = { err: 'the code changed the sandbox', poisoned: true };
+    const running = RF.codeRunning !== undefined && RF.codeRunning();
+    if (baseline !== null && !running) {
+      RF.clearTimers();
+      if (!cleanGlobals()) out.poisoned = true;
+    }
     try {
       return JSON.stringify(out);
     } catch (e) {

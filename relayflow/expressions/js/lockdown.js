@@ -1,5 +1,5 @@
 // relayflow expression prelude, loaded last: make the context safe to reuse.
-// - remove what expressions have no use for (WebAssembly, SharedArrayBuffer),
+// - remove what expressions have no use for (WebAssembly, Atomics), replace mini-racer's timers,
 // - freeze every intrinsic reachable from the global object (prototype pollution cannot leak
 //   into the next evaluation), keeping assignments such as obj.toString = f or this.name = 'X'
 //   working on instances,
@@ -8,7 +8,28 @@
 'use strict';
 (function (G) {
   const RF = G.__rf;
-  for (const name of ['WebAssembly', 'SharedArrayBuffer']) delete G[name];
+  delete G.WebAssembly;
+
+  // timers: our own, so that none outlives the call that set it (mini-racer's manager stays
+  // unreachable, and so do Atomics, which could schedule wake-ups of their own)
+  const SAB = G.SharedArrayBuffer, I32 = G.Int32Array, A = G.Atomics, waitAsync = G.Atomics.waitAsync;
+  const live = new Set();
+  let nextTimer = 1;
+  function setTimeout(fn, delay, ...args) {
+    if (typeof fn !== 'function') throw new TypeError('setTimeout expects a function');
+    const id = nextTimer++;
+    live.add(id);
+    const wait = Reflect.apply(waitAsync, A, [new I32(new SAB(4)), 0, 0, Math.max(0, Number(delay) || 0)]);
+    Promise.resolve(wait.value).then(() => { if (live.delete(id)) fn(...args); });
+    return id;
+  }
+  function clearTimeout(id) { live.delete(id); }
+  RF.clearTimers = () => live.clear();
+  for (const [name, value] of [['setTimeout', setTimeout], ['clearTimeout', clearTimeout], ['__timer_manager', undefined]]) {
+    Object.defineProperty(G, name, { value, writable: false });
+  }
+  delete G.Atomics;
+  delete G.SharedArrayBuffer;
 
   // console: captured by the Code node (RF.logs), ignored elsewhere
   const logs = [];
@@ -79,7 +100,7 @@
       Object.freeze(o);
     }
   }
-  const skip = new Set(['globalThis', '__timer_manager']);
+  const skip = new Set(['globalThis']);
   for (const name of Reflect.ownKeys(G)) {
     if (skip.has(name)) continue;
     const d = Object.getOwnPropertyDescriptor(G, name);

@@ -136,3 +136,9 @@ def test_nodes_list_and_show() -> None:
     assert shown["type"] == "relayflow.noOp" and shown["parameters"]["type"] == "object"
     r = relayflow("nodes", "--json")
     assert any(n["type"] == "relayflow.manualTrigger" for n in json.loads(r.stdout))
+
+
+def test_docs_node_catalogue_is_up_to_date() -> None:
+    r = relayflow("nodes", "--markdown")
+    docs = Path(__file__).resolve().parents[3] / "docs" / "nodes.md"
+    assert r.stdout == docs.read_text(), "run: relayflow nodes --markdown > docs/nodes.md"

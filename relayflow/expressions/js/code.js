@@ -1,0 +1,118 @@
+// relayflow expression prelude: running Code / Function / Function Item node code.
+// op "code" starts a run; when the code is asynchronous Python polls with op "poll".
+'use strict';
+(function (G) {
+  const RF = G.__rf;
+  // lines before the user's first line: V8's 'function anonymous(...) {' header, then our wrapper
+  const LINE_OFFSET = 3;
+  const PARAMS = RF.VARS.concat(['items', 'item', 'getWorkflowStaticData']);
+  const ITEMS = RF.VARS.length, ITEM = ITEMS + 1, GSD = ITEMS + 2;
+  const cache = new Map();
+
+  function compile(src, isAsync) {
+    const key = (isAsync ? 'a:' : 's:') + src;
+    let fn = cache.get(key);
+    if (fn === undefined) {
+      if (cache.size > 500) cache.clear();
+      // the user's code runs in an inner function so that it may declare its own `items`, `item`...
+      const body = isAsync ? 'return (async () => {\n' + src + '\n})();' : 'return (() => {\n' + src + '\n})();';
+      fn = new Function(...PARAMS, body);
+      cache.set(key, fn);
+    }
+    return fn;
+  }
+
+  function failure(e, pos) {
+    const out = { err: RF.message(e), pos, logs: RF.takeLogs() };
+    const stack = e && typeof e.stack === 'string' ? e.stack : '';
+    const m = /, <anonymous>:(\d+):(\d+)\)/.exec(stack);
+    if (m) { out.line = Number(m[1]) - LINE_OFFSET; out.column = Number(m[2]); }
+    return out;
+  }
+  const isThenable = (v) => v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
+
+  // the state of the run in progress (one per context: contexts serve one call at a time)
+  let run = null;
+
+  function finish(result, env) {
+    const out = { ok: result === undefined ? null : result, logs: RF.takeLogs() };
+    if (env.meta.staticData) out.staticData = env.staticData;
+    return out;
+  }
+
+  function start(p) {
+    RF.takeLogs();
+    let fn;
+    try { fn = compile(p.src, !!p.async); } catch (e) { return { err: RF.message(e), kind: 'syntax' }; }
+    const env = RF.makeEnv(p);
+    env.meta = p.meta || {};
+    if (p.usesNow) env.setNow();
+    const args = env.args;
+    args[GSD] = args[25];
+    const state = { done: false, out: null };
+    const settle = (out) => { state.done = true; state.out = out; };
+    if (p.mode === 'each') {
+      runEach(fn, env, p, settle);
+    } else {
+      args[ITEMS] = env.all || [];
+      if (env.idx.length) env.setItem(0);
+      let r;
+      try { r = fn.apply(undefined, args); } catch (e) { return failure(e, null); }
+      if (!isThenable(r)) return finish(r, env);
+      r.then((v) => settle(finish(v, env)), (e) => settle(failure(e, null)));
+    }
+    if (state.done) return state.out;
+    run = state;
+    return { pending: true };
+  }
+
+  function runEach(fn, env, p, settle) {
+    const n = env.idx.length;
+    const first = p.from || 0;
+    const results = [];
+    const args = env.args;
+    const setItem = (k) => {
+      env.setItem(k);
+      args[ITEM] = p.kind === 'functionItem' ? args[0] : env.itemAt(k);
+      args[ITEMS] = env.all || [];
+    };
+    const partial = (out) => { out.partial = results.slice(); return out; };
+    const keep = (r) => results.push(r === undefined && p.kind === 'functionItem' ? args[ITEM] : r);
+    let k = first;
+    // synchronous until the code returns a promise, then one item after the other
+    for (; k < n; k++) {
+      setItem(k);
+      let r;
+      try { r = fn.apply(undefined, args); } catch (e) { return settle(partial(failure(e, env.idx[k]))); }
+      if (isThenable(r)) { continueAsync(r); return undefined; }
+      keep(r);
+    }
+    return settle(finish(results, env));
+
+    async function continueAsync(pending) {
+      try {
+        keep(await pending);
+        for (k = k + 1; k < n; k++) {
+          setItem(k);
+          keep(await fn.apply(undefined, args));
+        }
+        settle(finish(results, env));
+      } catch (e) {
+        settle(partial(failure(e, env.idx[k])));
+      }
+    }
+  }
+
+  function poll() {
+    if (run === null) return { err: 'no code is running' };
+    if (!run.done) return { pending: true };
+    const out = run.out;
+    run = null;
+    return out;
+  }
+
+  // the operations run only through __rf.dispatch, which user code cannot re-enter
+  RF.addOp('code', start);
+  RF.addOp('poll', poll);
+  RF.codeRunning = () => run !== null;
+})(globalThis);
