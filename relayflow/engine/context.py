@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
     from relayflow.engine.executor import Execution
     from relayflow.engine.run import ExecutionRecord
     from relayflow.workflow.model import Node, Workflow
+
+
+@functools.lru_cache(maxsize=1024)
+def _logger(node_type: str) -> logging.Logger:
+    return logging.getLogger(f"relayflow.node.{node_type}")
 
 
 class NodeContext:
@@ -39,7 +45,7 @@ class NodeContext:
         self._scope = scope
         self.error_items: Items = []
         self.logs: list[str] = []
-        self.log = logging.getLogger(f"relayflow.node.{node.type}")
+        self.log = _logger(node.type)
 
     # identity -----------------------------------------------------------------------------------
     @property

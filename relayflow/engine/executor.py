@@ -96,33 +96,79 @@ class _Failure(Exception):
         self.error = error
 
 
-@dataclass
 class _Pending:
-    # per input index: deque of (items, source)
-    queues: dict[int, deque[tuple[Items, Source]]] = field(default_factory=dict)
+    """Data waiting on a node's inputs: a queue per input index, and how many are non-empty."""
+
+    __slots__ = ("filled", "queues")
+
+    def __init__(self) -> None:
+        self.queues: dict[int, deque[tuple[Items, Source]]] = {}
+        self.filled = 0
 
     def push(self, index: int, items: Items, source: Source) -> None:
-        self.queues.setdefault(index, deque()).append((items, source))
+        q = self.queues.get(index)
+        if q is None:
+            q = self.queues[index] = deque()
+        if not q:
+            self.filled += 1
+        q.append((items, source))
 
     def has_any(self) -> bool:
-        return any(self.queues.values())
+        return self.filled > 0
 
-    def complete(self, connected: set[int]) -> bool:
-        return all(self.queues.get(i) for i in connected)
+    def complete(self, connected: int) -> bool:
+        """Every one of the ``connected`` inputs holds data (pushes only reach connected inputs)."""
+        return self.filled >= connected
 
     def pop(self, width: int) -> tuple[list[Items], list[Source | None]]:
         inputs: list[Items] = []
         sources: list[Source | None] = []
+        queues = self.queues
         for i in range(width):
-            q = self.queues.get(i)
+            q = queues.get(i)
             if q:
                 items, src = q.popleft()
+                if not q:
+                    self.filled -= 1
                 inputs.append(items)
                 sources.append(src)
             else:
                 inputs.append([])
                 sources.append(None)
         return inputs, sources
+
+
+class _Ready:
+    """Nodes ready to run, in order, without duplicates."""
+
+    __slots__ = ("_names", "_order")
+
+    def __init__(self) -> None:
+        self._order: deque[str] = deque()
+        self._names: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self._order)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._names
+
+    def add(self, name: str, front: bool = False) -> None:
+        if name in self._names:
+            if front:
+                self._order.remove(name)
+                self._order.appendleft(name)
+            return
+        self._names.add(name)
+        if front:
+            self._order.appendleft(name)
+        else:
+            self._order.append(name)
+
+    def pop(self) -> str:
+        name = self._order.popleft()
+        self._names.discard(name)
+        return name
 
 
 class Execution:
@@ -150,18 +196,19 @@ class Execution:
         self.node_state: dict[str, dict[str, Any]] = {}
         sd = self.workflow.staticData
         self.static_data: dict[str, Any] = sd if isinstance(sd, dict) else {}
-        self.plans: dict[str, ParamPlan] = {}
         self.sequential = self.workflow.settings.sequential
         self.max_concurrency = 1 if self.sequential else self.workflow.settings.maxConcurrency
         self.node_runs = 0
 
     # ------------------------------------------------------------------------------------------
     def plan_for(self, g: GraphNode) -> ParamPlan:
-        plan = self.plans.get(g.name)
+        """The node's parameter plan, built once per cached graph (parameters do not change)."""
+        plan = g.plan
         if plan is None:
             raw = g.resolved.parameters(g.node.parameters)
             plan = ParamPlan(g.name, raw, g.resolved.spec.params, self.engine.services.expressions)
-            self.plans[g.name] = plan
+            g.plan = plan
+        assert isinstance(plan, ParamPlan)  # noqa: S101
         return plan
 
     def scope_for(
@@ -224,7 +271,7 @@ class Execution:
         return None
 
     # ------------------------------------------------------------------------------------------
-    def deliver(self, g: GraphNode, run_index: int, outputs: NodeOutput, ready: deque[str]) -> None:
+    def deliver(self, g: GraphNode, run_index: int, outputs: NodeOutput, ready: _Ready) -> None:
         children: list[str] = []
         for out_index, conns in enumerate(g.out):
             if out_index >= len(outputs):
@@ -245,20 +292,12 @@ class Execution:
             for name in dict.fromkeys(children):
                 self._mark_ready(name, ready)
 
-    def _mark_ready(self, name: str, ready: deque[str], front: bool = False) -> None:
+    def _mark_ready(self, name: str, ready: _Ready, front: bool = False) -> None:
         g = self.graph.nodes[name]
         p = self.pending.get(name)
-        if p is None or not p.complete(g.connected_inputs or {0}):
+        if p is None or not p.complete(len(g.connected_inputs) or 1):
             return
-        if name in ready:
-            if front:
-                ready.remove(name)
-                ready.appendleft(name)
-            return
-        if front:
-            ready.appendleft(name)
-        else:
-            ready.append(name)
+        ready.add(name, front)
 
     def idle_candidate(self) -> str | None:
         waiting = [n for n, p in self.pending.items() if p.has_any()]
@@ -382,14 +421,14 @@ class Engine:
         )
 
     async def _loop(self, ex: Execution, start: GraphNode, items: Items) -> None:
-        ready: deque[str] = deque()
+        ready = _Ready()
         ex.pending.setdefault(start.name, _Pending()).push(0, items, Source("", 0, 0))
-        ready.append(start.name)
+        ready.add(start.name)
         running: dict[asyncio.Task[tuple[GraphNode, int, NodeOutput]], str] = {}
         try:
             while True:
                 while ready and len(running) < ex.max_concurrency:
-                    name = ready.popleft()
+                    name = ready.pop()
                     g = ex.graph.nodes[name]
                     pending = ex.pending[name]
                     inputs, sources = pending.pop(_input_width(g))
@@ -409,13 +448,13 @@ class Engine:
                     t = asyncio.create_task(self._run_node(ex, g, run_index, inputs, sources))
                     running[t] = name
                     # the node may have more queued data: it becomes ready again after this run
-                    if pending.complete(g.connected_inputs or {0}):
+                    if pending.complete(len(g.connected_inputs) or 1):
                         ex._mark_ready(name, ready)
                 if not running:
                     candidate = ex.idle_candidate()
                     if candidate is None:
                         return
-                    ready.append(candidate)
+                    ready.add(candidate)
                     continue
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for t in done:

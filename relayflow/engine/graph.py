@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from relayflow.nodes.registry import Registry, Resolved
 from relayflow.workflow.model import Node, Workflow
@@ -19,6 +20,8 @@ class GraphNode:
     # (source node, source output) per input index
     parents: list[tuple[str, int]] = field(default_factory=list)
     order: tuple[float, float, int] = (0.0, 0.0, 0)
+    # the node's ParamPlan, built on first use by the engine that owns this graph
+    plan: Any = None
 
     @property
     def name(self) -> str:
