@@ -8,17 +8,15 @@ import hmac
 import secrets
 import string
 import uuid
-from collections.abc import Sequence
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from relayflow.engine.context import NodeContext
 from relayflow.engine.items import Item, Items, NodeOutput
-from relayflow.errors import NodeError
 from relayflow.nodes.crypto_node.rsa_sign import DIGEST_INFO, KeyUnusable, sign
-from relayflow.nodes.fieldpath import set_path
+from relayflow.nodes.itemwise import write_each
 from relayflow.nodes.spec import N8nAlias, NodeSpec
 
 HashType = Literal["MD5", "SHA1", "SHA256", "SHA384", "SHA512", "SHA3-256", "SHA3-384", "SHA3-512"]
@@ -116,21 +114,7 @@ def compute(it: Item, p: Params) -> str:
 
 
 async def execute(ctx: NodeContext, items: Items, params: Params) -> NodeOutput:
-    per_item: Sequence[Any] = await ctx.item_params() if ctx.params_dynamic else [params] * len(items)
-    out: Items = []
-    for i, (it, ip) in enumerate(zip(items, per_item, strict=True)):
-        p = cast(Params, ip)
-        try:
-            value = compute(it, p)
-        except (ValueError, KeyUnusable) as exc:
-            failed = ctx.fail_item(NodeError(str(exc), node=ctx.node_name, item_index=i, retryable=False), i)
-            if failed is not None:
-                out.append(failed)
-            continue
-        json = dict(it["json"])
-        set_path(json, p.data_property_name or "data", value)
-        out.append({**it, "json": json, "pairedItem": {"item": i}})
-    return [out]
+    return await write_each(ctx, items, params, compute, (ValueError, KeyUnusable))
 
 
 def from_n8n(p: dict[str, Any], version: float) -> dict[str, Any]:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from relayflow.engine.context import NodeContext
-from relayflow.engine.items import Items, NodeOutput
-from relayflow.errors import NodeError
+from relayflow.engine.items import Item, Items, NodeOutput
 from relayflow.nodes.date_time import values as dv
 from relayflow.nodes.date_time.formats import format_datetime
-from relayflow.nodes.fieldpath import set_path
+from relayflow.nodes.itemwise import SKIP, write_each
 
 
 class Params(BaseModel):
@@ -51,26 +49,15 @@ def compute(p: Params, workflow_tz: str, now: datetime) -> str:
 
 
 async def execute(ctx: NodeContext, items: Items, params: Params) -> NodeOutput:
-    per_item: Sequence[Any] = await ctx.item_params() if ctx.params_dynamic else [params] * len(items)
     workflow_tz = ctx.workflow.settings.timezone or "UTC"
     now = ctx.clock.now()
-    out: Items = []
-    for i, (it, ip) in enumerate(zip(items, per_item, strict=True)):
-        p = cast(Params, ip)
+
+    def one(it: Item, p: Params) -> Any:
         if p.value is None or p.value == "":
-            out.append({**it, "pairedItem": {"item": i}})  # n8n skips items without a value
-            continue
-        try:
-            value = compute(p, workflow_tz, now)
-        except ValueError as exc:
-            failed = ctx.fail_item(NodeError(str(exc), node=ctx.node_name, item_index=i, retryable=False), i)
-            if failed is not None:
-                out.append(failed)
-            continue
-        json = dict(it["json"])
-        set_path(json, p.data_property_name or "data", value)
-        out.append({**it, "json": json, "pairedItem": {"item": i}})
-    return [out]
+            return SKIP  # n8n skips items without a value
+        return compute(p, workflow_tz, now)
+
+    return await write_each(ctx, items, params, one)
 
 
 def from_n8n(p: dict[str, Any], version: float) -> dict[str, Any]:
