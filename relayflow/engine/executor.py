@@ -388,7 +388,7 @@ class Engine:
             if ctx.logs:
                 run.logs.extend(ctx.logs)
         with _gc_paused(big):
-            outputs = _normalize_outputs(result, inputs[0] if inputs else [])
+            outputs = _normalize_outputs(result, inputs[0] if inputs else [], pair=not spec.trigger)
         if node.error_mode == "continueErrorOutput":
             width = len(spec.output_names(params))
             outputs = outputs[:width] + [[] for _ in range(width - len(outputs))]
@@ -446,7 +446,7 @@ def _concat(lists: Any) -> Any:
         yield from lst
 
 
-def _normalize_outputs(result: Any, inputs: Items) -> NodeOutput:
+def _normalize_outputs(result: Any, inputs: Items, *, pair: bool = True) -> NodeOutput:
     if result is None:
         return [[]]
     if not isinstance(result, list):
@@ -454,6 +454,8 @@ def _normalize_outputs(result: Any, inputs: Items) -> NodeOutput:
     if result and not isinstance(result[0], list):
         result = [result]  # a single output returned flat
     outputs: NodeOutput = [o if o is not None else [] for o in result] or [[]]
+    if not pair:
+        return outputs
     n_in = len(inputs)
     for out in outputs:
         if len(out) == n_in:

@@ -28,8 +28,11 @@ class _Options(BaseModel):
 
 
 async def _emit_input(ctx: NodeContext, items: Items, params: Any) -> NodeOutput:
-    """A trigger run by hand emits the run's input items (one empty item by default)."""
-    return [passthrough(items) if items else [{"json": {}}]]
+    """A trigger run by hand emits the run's input items (one empty item by default).
+
+    The items enter the execution here, so they are emitted as they are: no copy, no pairing.
+    """
+    return [list(items) if items else [{"json": {}}]]
 
 
 MANUAL_TRIGGER = NodeSpec(
