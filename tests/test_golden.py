@@ -33,3 +33,17 @@ async def test_golden(path: Path) -> None:
     record = await engine.run(load_workflow(path), input_items=items)
     assert record.status.value == "succeeded", record.error
     assert record.output_json() == expected
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+async def test_golden_is_the_same_in_sequential_order(path: Path) -> None:
+    """Pure workflows give the same result whichever order their independent branches ran in."""
+    expected = orjson.loads(path.with_suffix(".expected.json").read_bytes())
+    input_path = path.with_suffix(".input.json")
+    items = normalize_items(orjson.loads(input_path.read_bytes())) if input_path.exists() else None
+    wf = load_workflow(path)
+    wf = wf.model_copy(update={"settings": wf.settings.model_copy(update={"executionOrder": "sequential"})})
+    engine = make_engine(fake_clock=True, base_dir=path.parent)
+    record = await engine.run(wf, input_items=items)
+    assert record.status.value == "succeeded", record.error
+    assert record.output_json() == expected

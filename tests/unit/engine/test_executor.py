@@ -188,3 +188,46 @@ async def test_testing_helper_runs_builtin_workflows() -> None:
     d = wf([{"name": "A", "type": "relayflow.noOp"}], [("T", "A")])
     rec = await run_workflow(d, input=[{"k": "v"}])
     assert rec.output_json() == [{"k": "v"}]
+
+
+async def test_expression_errors_name_node_parameter_and_item() -> None:
+    d = wf(
+        [
+            {
+                "name": "Cap",
+                "type": "n8n-nodes-base.set",
+                "typeVersion": 3.4,
+                "parameters": {
+                    "assignments": {
+                        "assignments": [
+                            {"id": "a", "name": "x", "value": "={{ $json.a.b.c }}", "type": "string"}
+                        ]
+                    }
+                },
+            }
+        ],
+        [("T", "Cap")],
+    )
+    rec = await run(d, input_items=[{"json": {"a": {"b": {"c": 1}}}}, {"json": {}}])
+    assert rec.status is ExecutionStatus.FAILED
+    err = rec.error
+    assert err["code"] == "expression_error" and err["node"] == "Cap"
+    assert err["itemIndex"] == 1 and "assignments" in err["parameter"]
+
+
+async def test_parameter_that_fails_its_model_at_run_time() -> None:
+    d = wf(
+        [
+            {
+                "name": "Cap",
+                "type": "n8n-nodes-base.limit",
+                "typeVersion": 1,
+                "parameters": {"maxItems": "={{ 'lots' }}"},
+            }
+        ],
+        [("T", "Cap")],
+    )
+    rec = await run(d)
+    assert rec.status is ExecutionStatus.FAILED
+    assert rec.error["code"] == "parameter_invalid" and rec.error["node"] == "Cap"
+    assert "max" in rec.error["field"].lower()

@@ -86,3 +86,35 @@ def test_n8n_nulls_are_accepted() -> None:
         }
     )
     assert w.nodes[0].parameters == {} and w.nodes[0].typeVersion == 1
+
+
+def test_bad_parameters_name_node_and_field() -> None:
+    found = issues(
+        wf(
+            [
+                {
+                    "name": "Cap",
+                    "type": "n8n-nodes-base.limit",
+                    "typeVersion": 1,
+                    "parameters": {"maxItems": "many"},
+                }
+            ]
+        )
+    )
+    assert found[0][0] == "Cap" and found[0][1] is not None and "max" in found[0][1].lower()
+
+
+def test_expression_values_are_checked_at_run_time_not_rejected() -> None:
+    w = parse_workflow(
+        wf(
+            [
+                {
+                    "name": "Cap",
+                    "type": "n8n-nodes-base.limit",
+                    "typeVersion": 1,
+                    "parameters": {"maxItems": "={{ 1 + 1 }}"},
+                }
+            ]
+        )
+    )
+    assert w.nodes[0].parameters["maxItems"] == "={{ 1 + 1 }}"
