@@ -150,7 +150,8 @@ class Engine:
         ex = Execution(self, graph, record, pin_data=pins, depth=_depth, parent=_parent)
         await self.services.store.execution_started(record)
         self._emit("execution.started", {"executionId": record.id, "workflowId": workflow.id, "mode": mode})
-        task = asyncio.current_task()
+        # a waited-for sub-workflow runs inside its parent's task: cancelling it means the parent
+        task = asyncio.current_task() if _depth == 0 else None
         if task is not None:
             self._running[record.id] = task
         try:
