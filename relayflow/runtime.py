@@ -72,7 +72,9 @@ def tune_gc() -> None:
         if len(values) != 3 or min(values) < 0:
             raise ValueError(raw)
     except ValueError:
-        raise InputInvalid(f"RELAYFLOW_GC_THRESHOLD must be three integers like 700,10,10, not {raw!r}") from None
+        raise InputInvalid(
+            f"RELAYFLOW_GC_THRESHOLD must be three integers like 700,10,10, not {raw!r}"
+        ) from None
     gc.set_threshold(*values)
 
 

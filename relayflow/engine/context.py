@@ -15,8 +15,8 @@ from relayflow.engine.params import ParamPlan, Path
 from relayflow.errors import NodeError, RelayflowError
 
 if TYPE_CHECKING:
-    from relayflow.engine.state import Execution
     from relayflow.engine.run import ExecutionRecord
+    from relayflow.engine.state import Execution
     from relayflow.workflow.model import Node, Workflow
 
 

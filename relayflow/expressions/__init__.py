@@ -8,7 +8,8 @@ Invariants and limits (see README.md):
 - Simple templates run on a Python fast path with exact JavaScript semantics; whatever it cannot
   answer exactly falls back, item by item, to V8. Property tests check both agree.
 - V8 runs one batched call per chunk of up to 50,000 items, shipping only the data the code
-  references. Batches over 2,000 items, and all Code node runs, run in a worker thread.
+  references. Batches over 2,000 items are encoded and decoded in a worker thread; a small call
+  blocks the event loop at most 0.5 ms, then its result is awaited (V8's thread wakes the loop).
 - Time limit per V8 call: 1 s + 0.1 ms per item in the call (expressions); 60 s per Code node
   run unless the node sets ``timeout``. Memory limit: 512 MB per context. A context that hits a
   limit, or that user code changed in a way that cannot be undone, is discarded.

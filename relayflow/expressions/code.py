@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from relayflow.engine.expression import ExpressionScope
+from relayflow.expressions.hoist import hoistable
 from relayflow.expressions.lexer import LexError, tokenize
 from relayflow.expressions.sandbox import SandboxFailure
 from relayflow.expressions.template import Needs, analyse
@@ -41,6 +42,8 @@ class _Analysis:
     needs: Needs
     is_async: bool
     uses_now: bool
+    # top-level functions created once per V8 context (see hoist.py): [name, start, end]
+    hoist: tuple[tuple[str, int, int], ...] = ()
 
 
 @functools.lru_cache(maxsize=512)
@@ -53,7 +56,9 @@ def _analyse(code: str) -> _Analysis:
     needs.json = needs.binary = needs.all_items = True
     names = {t.value for t in tokens if t.kind == "ident"}
     needs.static_data |= "getWorkflowStaticData" in names
-    return _Analysis(needs, "await" in names, bool(names & {"$now", "$today"}))
+    return _Analysis(
+        needs, "await" in names, bool(names & {"$now", "$today"}), tuple(hoistable(code, tokens))
+    )
 
 
 async def run_js(
@@ -79,6 +84,8 @@ async def run_js(
         "kind": kind,
         "from": start,
     }
+    if a.hoist:
+        request["hoist"] = a.hoist
     try:
         result: dict[str, Any] = await run(scope, request, a.needs, timeout_s)
     except SandboxFailure as exc:

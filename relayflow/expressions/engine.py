@@ -1,7 +1,8 @@
 """The expression engine: compile ``{{ }}`` templates once, evaluate them per batch of items.
 
-A template the fast path understands is evaluated by Python closures; the items it cannot answer
-exactly (and every other template) go to V8 in one batched call per chunk of items. Code node
+A template the fast path understands is evaluated by a Python function generated for it
+(``fastgen``; per-item closures where that is not possible); the items it cannot answer exactly
+(and every other template) go to V8 in one batched call per chunk of items. Code node
 runs use the same sandbox (``run_code``).
 """
 
@@ -17,23 +18,22 @@ from relayflow.engine.expression import ExpressionScope
 from relayflow.errors import ExpressionError
 from relayflow.expressions import jsvalue as jsv
 from relayflow.expressions import payload
+from relayflow.expressions.fastgen import Batch, closure_batch, compile_batch
 from relayflow.expressions.fastops import Frame
 from relayflow.expressions.fastpath import NotSimple, compile_expression
-from relayflow.expressions.jsvalue import Fallback
-from relayflow.expressions.sandbox import ContextPool, Limits, SandboxFailure, V8Context
+from relayflow.expressions.sandbox import Call, ContextPool, Limits, SandboxFailure, V8Context
 from relayflow.expressions.template import Code, Needs, analyse, is_single, js_function_source, split_template
 
 FastFn = Callable[[Frame, dict[str, Any], int], Any]
 # batches up to this size run on the calling thread when a context is free (well under 50 ms)
 INLINE_MAX_ITEMS = 2_000
-# how long a small call may block the calling thread before the wait moves to a worker thread
-INLINE_WAIT_S = 0.002
+# how long a small call may block the calling thread before its result is awaited on the loop
+INLINE_WAIT_S = 0.0005
 # items per V8 call, and per fast-path slice between two yields to the event loop
 V8_CHUNK = 50_000
 FAST_CHUNK = 10_000
 _CACHE_MAX = 20_000
 _EMPTY: dict[str, Any] = {"json": {}}
-_FAST_ERRORS = (Fallback, ArithmeticError, TypeError, ValueError, RecursionError, KeyError, IndexError)
 
 
 @dataclass(eq=False)
@@ -45,21 +45,35 @@ class Template:
     js: str
     needs: Needs
     uses_now: bool
+    # the fast path: per item (closures), and per batch of items (generated code, what runs)
     fast: FastFn | None = None
+    batch: Batch | None = None
 
 
-def _fast_template(parts: list[str | Code], single: bool) -> FastFn | None:
-    evs = []
+def _fast_template(parts: list[str | Code], single: bool) -> tuple[FastFn, Batch] | None:
+    """The fast path of a template: a per-item closure and the compiled column function."""
+    pieces: list[tuple[str, FastFn | None]] = []
     for p in parts:
-        if isinstance(p, Code):
-            if p.tokens is None:
-                return None
-            try:
-                evs.append(compile_expression(p.tokens))
-            except (NotSimple, ValueError, RecursionError):
-                return None
+        if not isinstance(p, Code):
+            pieces.append((p, None))
+            continue
+        if p.tokens is None:
+            return None
+        try:
+            pieces.append(("", compile_expression(p.tokens)))
+        except (NotSimple, ValueError, RecursionError):
+            return None
+    fast = _closure_template(pieces, single)
+    try:
+        batch = compile_batch(pieces, single)
+    except (SyntaxError, RecursionError, MemoryError, ValueError):  # too deeply nested for Python
+        batch = closure_batch(fast)
+    return fast, batch
+
+
+def _closure_template(pieces: list[tuple[str, FastFn | None]], single: bool) -> FastFn:
     if single:
-        ev = evs[0]
+        ev = next(e for _, e in pieces if e is not None)
 
         def typed(f: Frame, it: dict[str, Any], i: int) -> Any:
             v = ev(f, it, i)
@@ -68,14 +82,6 @@ def _fast_template(parts: list[str | Code], single: bool) -> FastFn | None:
             return v if t is str or t is int or t is bool or v is None else jsv.export(v)
 
         return typed
-    pieces: list[tuple[str, FastFn | None]] = []
-    k = 0
-    for p in parts:
-        if isinstance(p, Code):
-            pieces.append(("", evs[k]))
-            k += 1
-        else:
-            pieces.append((p, None))
     frozen = tuple(pieces)
     return lambda f, it, i: "".join(t if e is None else jsv.interpolate(e(f, it, i)) for t, e in frozen)
 
@@ -121,8 +127,10 @@ class V8ExpressionEngine:
             if isinstance(p, Code):
                 needs.merge(analyse(p.tokens))
         fast = _fast_template(parts, single) if self.fast_path else None
-        t = Template(template, single, js_function_source(parts, single), needs, _uses_now(parts), fast)
-        if fast is None:
+        t = Template(template, single, js_function_source(parts, single), needs, _uses_now(parts))
+        if fast is not None:
+            t.fast, t.batch = fast
+        else:
             self._check_syntax(t)
         return t
 
@@ -145,52 +153,27 @@ class V8ExpressionEngine:
     # evaluate -----------------------------------------------------------------------------------
     async def evaluate(self, compiled: Any, scope: ExpressionScope, indexes: Sequence[int]) -> list[Any]:
         t = compiled if isinstance(compiled, Template) else self.compile(compiled.source)
-        idx = list(indexes)
-        if not idx:
+        if not indexes:
             return []
-        if t.fast is None:
-            return await self._v8(t, scope, idx)
+        if t.batch is None:
+            return await self._v8(t, scope, list(indexes))
         out: list[Any] = []
         missing: list[int] = []
-        for start in range(0, len(idx), FAST_CHUNK):
-            if start:
-                await asyncio.sleep(0)
-            self._fast(t.fast, scope, idx, start, min(start + FAST_CHUNK, len(idx)), out, missing)
-        if missing:
-            values = await self._v8(t, scope, [idx[k] for k in missing])
-            for k, v in zip(missing, values, strict=True):
-                out[k] = v
-        return out
-
-    @staticmethod
-    def _fast(
-        fn: FastFn,
-        scope: ExpressionScope,
-        idx: list[int],
-        lo: int,
-        hi: int,
-        out: list[Any],
-        missing: list[int],
-    ) -> None:
         f = Frame(scope, scope.items)
         items = scope.items
         n = len(items)
-        part = idx[lo:hi]
-        try:
-            if part and max(part) < n and min(part) >= 0:
-                out.extend([fn(f, items[i], i) for i in part])
-            else:
-                out.extend([fn(f, items[i] if 0 <= i < n else _EMPTY, i) for i in part])
-            return
-        except _FAST_ERRORS:
-            pass
-        for k in range(lo, hi):
-            i = idx[k]
-            try:
-                out.append(fn(f, items[i] if i < n else _EMPTY, i))
-            except _FAST_ERRORS:
-                out.append(None)
-                missing.append(k)
+        whole = isinstance(indexes, range) and indexes.step == 1 and indexes.start >= 0 and indexes.stop <= n
+        for start in range(0, len(indexes), FAST_CHUNK):
+            if start:
+                await asyncio.sleep(0)
+            ids = indexes[start : start + FAST_CHUNK]
+            its = items[ids[0] : ids[-1] + 1] if whole else [items[i] if 0 <= i < n else _EMPTY for i in ids]
+            t.batch(f, ids, its, out, missing)
+        if missing:
+            values = await self._v8(t, scope, [indexes[k] for k in missing])
+            for k, v in zip(missing, values, strict=True):
+                out[k] = v
+        return out
 
     async def _v8(self, t: Template, scope: ExpressionScope, idx: list[int]) -> list[Any]:
         out: list[Any] = []
@@ -228,11 +211,13 @@ class V8ExpressionEngine:
     async def _exchange(
         self, ctx: V8Context, make: Callable[[], dict[str, Any]], limit_s: float, small: bool
     ) -> dict[str, Any]:
-        """One call. Small ones start on this thread and wait here briefly, then in a worker thread
+        """One call. Small ones start on this thread and wait here briefly, then on the event loop
         (V8 runs on its own thread either way); big ones (encoding, decoding) run in a worker."""
         if small:
             call = ctx.start(make(), limit_s)
             result = ctx.result(call, INLINE_WAIT_S)
+            if result is None:
+                result = await self._arrival(ctx, call)
             if result is not None:
                 return result
             waiter = asyncio.ensure_future(asyncio.to_thread(ctx.wait, call))
@@ -247,6 +232,24 @@ class V8ExpressionEngine:
             ctx.cancel()
             waiter.add_done_callback(lambda f: self._after_abandon(f, ctx))
             raise
+
+    async def _arrival(self, ctx: V8Context, call: Call) -> dict[str, Any] | None:
+        """The call's result, awaited on the event loop (V8's thread wakes it up); None when
+        the context cannot signal it or the deadline passed (then a thread waits, and times out)."""
+        fut = ctx.arrival(asyncio.get_running_loop())
+        if fut is None:
+            return None
+        try:
+            await asyncio.wait_for(fut, max(call.deadline - time.monotonic(), 0.0))
+        except TimeoutError:
+            return None
+        except asyncio.CancelledError:
+            ctx.broken = True
+            ctx.cancel()
+            waiter = asyncio.ensure_future(asyncio.to_thread(ctx.wait, call))
+            waiter.add_done_callback(lambda f: self._after_abandon(f, ctx))
+            raise
+        return ctx.result(call, 0.0)
 
     def _after_abandon(self, fut: asyncio.Future[Any], ctx: V8Context) -> None:
         if not fut.cancelled():

@@ -52,6 +52,23 @@ def _const_of(ev: Ev) -> Any:
     return getattr(ev, "rf_const", _NOT_CONST)
 
 
+def tag(ev: Ev, *node: Any) -> Ev:
+    """Describe what ``ev`` computes, for the code generator (``fastgen``): ``(kind, *operands)``."""
+    ev.rf_node = node  # type: ignore[attr-defined]
+    return ev
+
+
+def node_of(ev: Ev) -> tuple[Any, ...] | None:
+    """What ``tag`` recorded on ``ev`` (constants and ``$json`` included), or None."""
+    c = _const_of(ev)
+    if c is not _NOT_CONST:
+        return ("const", c)
+    if ev is item_json:
+        return ("json",)
+    node: tuple[Any, ...] | None = getattr(ev, "rf_node", None)
+    return node
+
+
 def item_json(f: Frame, it: dict[str, Any], i: int) -> Any:
     j = it.get("json")
     return j if isinstance(j, dict) else {}
@@ -95,6 +112,10 @@ def legacy_node_item(node: str) -> Callable[[Frame, dict[str, Any], int], Any]:
 
 
 def combine(op: str, left: Ev, right: Ev) -> Ev:
+    return tag(_combine(op, left, right), "binary", op, left, right)
+
+
+def _combine(op: str, left: Ev, right: Ev) -> Ev:
     if op == "&&":
         return lambda f, it, i: right(f, it, i) if jsv.truthy(v := left(f, it, i)) else v
     if op == "||":
@@ -192,19 +213,23 @@ _NUMERIC: dict[str, Callable[[Any, Any], Any]] = {
 
 
 def chain(base: Ev, steps: tuple[tuple[bool, Ev], ...]) -> Ev:
+    return tag(_chain(base, steps), "chain", base, steps)
+
+
+def _chain(base: Ev, steps: tuple[tuple[bool, Ev], ...]) -> Ev:
     keys = tuple(_const_of(k) for _, k in steps)
     if not any(opt for opt, _ in steps) and all(type(k) is str for k in keys):
         return _key_path(base, keys)
     if all(not opt for opt, _ in steps) and len(steps) == 1:
         key0 = steps[0][1]
-        return lambda f, it, i: _member(base(f, it, i), key0(f, it, i))
+        return lambda f, it, i: member(base(f, it, i), key0(f, it, i))
 
     def run(f: Frame, it: dict[str, Any], i: int) -> Any:
         v = base(f, it, i)
         for optional, key in steps:
             if optional and (v is None or v is UNDEFINED):
                 return UNDEFINED
-            v = _member(v, key(f, it, i))
+            v = member(v, key(f, it, i))
         return v
 
     return run
@@ -237,26 +262,26 @@ def _key_path(base: Ev, keys: tuple[str, ...]) -> Ev:
                     if t is not int and v is not _MISSING:
                         return v
                     return _dict_get(j, key)
-                return _member({}, key)
+                return member({}, key)
 
             return json_key
 
         def one_key(f: Frame, it: dict[str, Any], i: int) -> Any:
             obj = base(f, it, i)
-            return _dict_get(obj, key) if type(obj) is dict else _member(obj, key)
+            return _dict_get(obj, key) if type(obj) is dict else member(obj, key)
 
         return one_key
 
     def path(f: Frame, it: dict[str, Any], i: int) -> Any:
         v = base(f, it, i)
         for key in keys:
-            v = _dict_get(v, key) if type(v) is dict else _member(v, key)
+            v = _dict_get(v, key) if type(v) is dict else member(v, key)
         return v
 
     return path
 
 
-def _member(obj: Any, key: Any) -> Any:
+def member(obj: Any, key: Any) -> Any:
     if obj is None or obj is UNDEFINED:
         raise Fallback  # TypeError in JavaScript: V8 words it
     return jsv.member(obj, key)

@@ -1,4 +1,5 @@
-"""The Python fast path: simple templates compiled to closures with JavaScript semantics.
+"""The Python fast path: simple templates compiled to closures with JavaScript semantics (which
+``fastgen`` turns into one generated Python function per template).
 
 Understood: literals; ``$json`` / ``$binary`` / ``$input.item`` / ``$input.first()`` /
 ``$input.last()`` member chains (``.a``, ``["a b"]``, ``[0]``, ``?.``); ``$('X').item|first()|last()``
@@ -25,6 +26,7 @@ from relayflow.expressions.fastops import (
     legacy_node_item,
     node_output_item,
     paired,
+    tag,
 )
 from relayflow.expressions.jsvalue import UNDEFINED, Fallback
 from relayflow.expressions.lexer import Token
@@ -59,6 +61,16 @@ def _number(text: str) -> int | float:
         return float(text)
     v = int(text)
     return v if v <= jsv.MAX_SAFE_INT else float(v)
+
+
+def _unary(op: str, arg: Ev) -> Ev:
+    if op == "-":
+        return lambda f, it, i: jsv.neg(arg(f, it, i))
+    if op == "+":
+        return lambda f, it, i: jsv.to_number(arg(f, it, i))
+    if op == "!":
+        return lambda f, it, i: not jsv.truthy(arg(f, it, i))
+    return lambda f, it, i: jsv.type_of(arg(f, it, i))
 
 
 class _Parser:
@@ -106,7 +118,8 @@ class _Parser:
         yes = self.conditional()
         self.expect(":")
         no = self.conditional()
-        return lambda f, it, i: yes(f, it, i) if jsv.truthy(test(f, it, i)) else no(f, it, i)
+        ev: Ev = lambda f, it, i: yes(f, it, i) if jsv.truthy(test(f, it, i)) else no(f, it, i)  # noqa: E731
+        return tag(ev, "cond", test, yes, no)
 
     def binary(self, min_prec: int) -> Ev:
         return self._binary(min_prec)[0]
@@ -132,13 +145,7 @@ class _Parser:
         if tok.value in ("-", "+", "!", "typeof") and tok.kind in ("punct", "ident"):
             self.k += 1
             arg = self.unary()
-            if tok.value == "-":
-                return lambda f, it, i: jsv.neg(arg(f, it, i))
-            if tok.value == "+":
-                return lambda f, it, i: jsv.to_number(arg(f, it, i))
-            if tok.value == "!":
-                return lambda f, it, i: not jsv.truthy(arg(f, it, i))
-            return lambda f, it, i: jsv.type_of(arg(f, it, i))
+            return tag(_unary(tok.value, arg), "unary", tok.value, arg)
         return self.postfix(self.primary())
 
     def postfix(self, base: Ev) -> Ev:
@@ -197,7 +204,7 @@ class _Parser:
         if name == "$binary":
             return item_binary
         if name in ("$itemIndex", "$position"):
-            return lambda f, it, i: i
+            return tag(lambda f, it, i: i, "index")
         if name == "$runIndex":
             return lambda f, it, i: f.scope.run_index
         if name == "$vars":
@@ -250,7 +257,11 @@ class _Parser:
             return self.item_field(item)
         if how != "item":
             raise NotSimple
-        return self.item_field(lambda f, it, i: it)
+        self.expect(".")
+        field = self.take().value
+        if field not in ("json", "binary"):
+            raise NotSimple
+        return item_json if field == "json" else item_binary  # the current item's
 
     def item_field(self, item: Callable[[Frame, dict[str, Any], int], Any]) -> Ev:
         """``.json`` or ``.binary`` of an item-valued expression."""

@@ -11,7 +11,9 @@ is closed, never reused.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import queue
 import threading
 import time
@@ -75,6 +77,39 @@ class Call:
     task: Any = None
 
 
+class _Results(queue.Queue[Any]):
+    """mini-racer's queue of call results, which also wakes an asyncio future when one arrives
+    (it is filled on V8's thread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._guard = threading.Lock()
+        self._waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+        with self._guard:
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            loop, fut = waiter
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_wake, fut)
+
+    def arrival(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = loop.create_future()
+        with self._guard:
+            if self.empty():
+                self._waiter = (loop, fut)
+            else:
+                fut.set_result(None)
+        return fut
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 def _new_racer() -> MiniRacer:
     """A MiniRacer that owns its helper event loop (never bound to the caller's asyncio loop)."""
     box: list[Any] = []
@@ -117,6 +152,10 @@ class V8Context:
             return False
         self._c = ctx
         self._results: queue.Queue[Any] = ctx._non_cancelable_mr_task_results_queue
+        if type(self._results) is queue.Queue and self._results.empty():
+            # the same queue, which can also wake an asyncio waiter (no thread hand-off)
+            self._results = _Results()
+            object.__setattr__(ctx, "_non_cancelable_mr_task_results_queue", self._results)
         fn = self._mr.eval("__rf.dispatch")
         argv = self._mr.eval("[]")
         argv.append("")  # type: ignore[union-attr]
@@ -135,6 +174,12 @@ class V8Context:
         if self._direct:
             call.task = self._post(text)
         return call
+
+    def arrival(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None] | None:
+        """A future of ``loop`` done once the call in flight has a result to collect (None: this
+        mini-racer cannot tell; wait in a thread instead)."""
+        results = self._results if self._direct else None
+        return results.arrival(loop) if isinstance(results, _Results) else None
 
     def cancel(self) -> None:
         """Ask V8 to stop the call in flight (its waiter then sees a terminated call)."""

@@ -1,7 +1,7 @@
 """Code nodes in JavaScript: Code (n8n's ``code`` v1/v2), and the legacy Function and Function Item.
 
-The code runs in the expression sandbox (an isolated V8, see ``relayflow.expressions``), in a
-worker thread so the event loop stays free, with a time limit (the node's ``timeout`` or 60 s).
+The code runs in the expression sandbox (an isolated V8, see ``relayflow.expressions``), on V8's
+own thread while the event loop stays free, with a time limit (the node's ``timeout`` or 60 s).
 
 - Code, "Run Once for All Items" (default): ``$input.all()``, ``items``; return an array of
   items (``{json}`` or bare objects) or a single object.

@@ -211,6 +211,8 @@ def _set_fast(items: Items, fields: list[_Field], include_all: bool, binary: boo
             value = col[i]
             if kind == "string" and value is not None and type(value) is not str:
                 value = js_string(value)
+            elif kind == "number" and (type(value) is int or type(value) is float):
+                pass  # already a number
             elif kind != "string" and kind != "any":
                 value = convert(name, value, kind, False)
             data[name] = value

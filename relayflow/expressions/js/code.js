@@ -8,18 +8,45 @@
   const PARAMS = RF.VARS.concat(['items', 'item', 'getWorkflowStaticData']);
   const ITEMS = RF.VARS.length, ITEM = ITEMS + 1, GSD = ITEMS + 2;
   const cache = new Map();
+  const blank = (text) => text.replace(/[^\n\r\u2028\u2029]/g, ' ');
+  const wrap = (body, isAsync) => (isAsync ? 'return (async () => {\n' + body + '\n})();' : 'return (() => {\n' + body + '\n})();');
 
-  function compile(src, isAsync) {
+  // Top-level functions Python found safe to share between runs (see hoist.py) are created
+  // once, by a factory whose source keeps them at their lines (error positions stay right), and
+  // are passed to each run as parameters; the run's source has them blanked out.
+  function hoisted(src, hoist) {
+    let run = '', keep = '', pos = 0;
+    for (const [, s, e] of hoist) {
+      run += src.slice(pos, s) + blank(src.slice(s, e));
+      keep += blank(src.slice(pos, s)) + src.slice(s, e);
+      pos = e;
+    }
+    run += src.slice(pos);
+    const names = hoist.map((h) => h[0]);
+    const fns = new Function('\n' + keep + '\nreturn [' + names.join(', ') + '];')();
+    for (const f of fns) { Object.freeze(f.prototype); Object.freeze(f); }
+    return { run, names, fns };
+  }
+
+  function compile(src, isAsync, hoist) {
     const key = (isAsync ? 'a:' : 's:') + src;
-    let fn = cache.get(key);
-    if (fn === undefined) {
+    let entry = cache.get(key);
+    if (entry === undefined) {
       if (cache.size > 500) cache.clear();
       // the user's code runs in an inner function so that it may declare its own `items`, `item`...
-      const body = isAsync ? 'return (async () => {\n' + src + '\n})();' : 'return (() => {\n' + src + '\n})();';
-      fn = new Function(...PARAMS, body);
-      cache.set(key, fn);
+      let fn = new Function(...PARAMS, wrap(src, isAsync));
+      let fns = [];
+      if (Array.isArray(hoist) && hoist.length) {
+        try {
+          const h = hoisted(src, hoist);
+          fn = new Function(...PARAMS, ...h.names, wrap(h.run, isAsync));
+          fns = h.fns;
+        } catch (_) { /* keep the plain function */ }
+      }
+      entry = { fn, fns };
+      cache.set(key, entry);
     }
-    return fn;
+    return entry;
   }
 
   function failure(e, pos) {
@@ -42,13 +69,15 @@
 
   function start(p) {
     RF.takeLogs();
-    let fn;
-    try { fn = compile(p.src, !!p.async); } catch (e) { return { err: RF.message(e), kind: 'syntax' }; }
+    let entry;
+    try { entry = compile(p.src, !!p.async, p.hoist); } catch (e) { return { err: RF.message(e), kind: 'syntax' }; }
+    const fn = entry.fn;
     const env = RF.makeEnv(p);
     env.meta = p.meta || {};
     if (p.usesNow) env.setNow();
     const args = env.args;
     args[GSD] = args[25];
+    for (let k = 0; k < entry.fns.length; k++) args[GSD + 1 + k] = entry.fns[k];
     const state = { done: false, out: null };
     const settle = (out) => { state.done = true; state.out = out; };
     if (p.mode === 'each') {

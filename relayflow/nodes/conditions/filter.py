@@ -10,6 +10,7 @@ The shape is n8n's own, so it keeps n8n's field names::
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -172,6 +173,12 @@ class FilterConditions(BaseModel):
     combinator: Literal["and", "or"] = "and"
 
 
+_NUMBER_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "gt": operator.gt, "lt": operator.lt, "gte": operator.ge, "lte": operator.le,
+    "equals": operator.eq, "notEquals": operator.ne,
+}  # fmt: skip
+
+
 def _value(value: Any) -> Any:
     # an empty field in the editor means "no value" for every type but string
     return None if value == "" else value
@@ -185,8 +192,13 @@ def check_condition(
     ``values`` replaces the condition's (left, right) values (per-item values of expressions).
     """
     op = cond.operator
-    where = f"condition {number}"
     raw_left, raw_right = values if values is not None else (cond.leftValue, cond.rightValue)
+    if op.type == "number" and (op.rightType or "number") == "number":
+        fast = _NUMBER_COMPARE.get(op.operation)
+        tl, tr = type(raw_left), type(raw_right)
+        if fast is not None and (tl is int or tl is float) and (tr is int or tr is float):
+            return fast(raw_left, raw_right)  # two numbers: what validation and the operator amount to
+    where = f"condition {number}"
     left = raw_left if op.type == "string" else _value(raw_left)
     if op.operation not in _UNTYPED:
         left = validate(left, op.type, loose, where)

@@ -55,6 +55,12 @@ leaf = st.one_of(
             "$json.list.length",
             "$json.s.length",
             "$json.obj?.x",
+            "$json.obj.x",
+            "$json.obj?.y?.z",
+            "$input.item.json.n",
+            "$json['list'][1]",
+            "$json.list[$json.n]",
+            "$position",
             "$json.list[0]",
             "$json.missing",
             "$itemIndex",
@@ -104,17 +110,25 @@ async def test_fast_path_agrees_with_v8(engine: V8ExpressionEngine, v8_only: V8E
     s = scope([data], run_index=3)
     compiled = engine.compile(template)
     assert compiled.fast is not None, template
+    assert compiled.batch is not None, template
     try:
         fast: Any = compiled.fast(Frame(s, s.items), s.items[0], 0)
     except Fallback:
         fast = Fallback
+    out: list[Any] = []
+    missing: list[int] = []
+    compiled.batch(Frame(s, s.items), [0], s.items, out, missing)
+    generated: Any = Fallback if missing else out[0]
     try:
         slow: Any = await one(v8_only, template, s)
     except ExpressionError:
         assert fast is Fallback, f"{template}: V8 failed but the fast path gave {fast!r}"
+        assert generated is Fallback, f"{template}: V8 failed but the generated code gave {generated!r}"
         return
     if fast is not Fallback:
         assert same(fast, slow), f"{template} on {data}: fast {fast!r} != V8 {slow!r}"
+    if generated is not Fallback:
+        assert same(generated, slow), f"{template} on {data}: generated {generated!r} != V8 {slow!r}"
     # whichever path answers, the engine's answer is V8's
     assert same(await one(engine, template, s), slow)
 

@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+from relayflow.engine.expression import ExpressionScope
+from relayflow.expressions import V8ExpressionEngine
+from relayflow.expressions.code import run_js
 from relayflow.testing import NodeRunFailed, make_engine, output_json, run_node, run_workflow
 
 CODE = "n8n-nodes-base.code"
@@ -255,3 +258,24 @@ async def test_code_may_declare_its_own_items_and_item() -> None:
     assert await code(js) == [{"n": 2, "second": "bob"}]
     with pytest.raises(NodeRunFailed, match=r"\[line 3\]"):
         await code("const a = await Promise.resolve(1);\n\nthrow new TypeError('late ' + a)")
+
+
+async def test_a_cancelled_run_is_stopped_and_the_engine_stays_usable() -> None:
+    engine = V8ExpressionEngine()
+    scope = ExpressionScope(node="Code", items=[{"json": {"n": 1}}])
+    try:
+        task = asyncio.create_task(
+            run_js(engine, scope, "while (true) {}", mode="all", kind="code", timeout_s=30)
+        )
+        await asyncio.sleep(0.05)  # the run is in V8, its result awaited on the loop
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - started < 1
+        done = await run_js(
+            engine, scope, "return [{json: {ok: true}}]", mode="all", kind="code", timeout_s=5
+        )
+        assert done.ok and done.result == [{"json": {"ok": True}}]
+    finally:
+        engine.close()
