@@ -14,6 +14,8 @@ Every error carries a stable string ``code``. Three families by audience::
     │   └── StopAndError          raised on purpose by the Stop and Error node
     ├── ExecutionCancelled        someone stopped the execution
     ├── ExecutionTimeout          settings.executionTimeout elapsed
+    ├── NotFound                  (UserError) no such workflow / execution / version: 404
+    ├── Conflict                  (UserError) stale versionId, duplicate key: 409
     ├── OperationalError          a service is down or slow: retryable
     └── InternalError             a bug in relayflow
     RegistryError                 (UserError) a node spec is malformed or registered twice
@@ -157,6 +159,14 @@ class ExpressionError(UserError):
         d = super().to_dict()
         d.update(node=self.node, parameter=self.parameter, itemIndex=self.item_index)
         return d
+
+
+class NotFound(UserError):
+    code = "not_found"
+
+
+class Conflict(UserError):
+    code = "conflict"
 
 
 class NodeError(RelayflowError):

@@ -1,0 +1,109 @@
+"""The persistence ports the server uses. The engine only knows ``RunStore``
+(relayflow/engine/ports.py); ``ExecutionStore`` adds the queries the API needs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from relayflow.engine.ports import RunStore
+from relayflow.engine.run import ExecutionRecord, ExecutionStatus
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list; ``next_cursor`` is opaque and None on the last page."""
+
+    items: Sequence[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredWorkflow:
+    id: str
+    name: str
+    active: bool
+    # changes on every save; PUT/PATCH with a stale one answers 409
+    version_id: str
+    created_at: datetime
+    updated_at: datetime
+    tags: tuple[str, ...] = ()
+    # the workflow JSON in n8n's export shape (nodes, connections, settings, pinData, staticData...)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WorkflowVersion:
+    workflow_id: str
+    version_id: str
+    created_at: datetime
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WorkflowQuery:
+    name: str | None = None  # case-insensitive substring
+    tag: str | None = None
+    active: bool | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionQuery:
+    workflow_id: str | None = None
+    status: ExecutionStatus | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+class WorkflowStore(Protocol):
+    """Workflows; every save keeps an immutable version."""
+
+    async def create(self, data: dict[str, Any], *, tags: Sequence[str] = ()) -> StoredWorkflow: ...
+
+    async def get(self, workflow_id: str) -> StoredWorkflow | None: ...
+
+    async def list(self, query: WorkflowQuery) -> Page[StoredWorkflow]: ...
+
+    async def update(
+        self,
+        workflow_id: str,
+        data: dict[str, Any],
+        *,
+        expected_version: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> StoredWorkflow:
+        """Replace the workflow; raises NotFound, or Conflict when ``expected_version`` is stale."""
+
+    async def set_active(self, workflow_id: str, active: bool) -> StoredWorkflow: ...
+
+    async def delete(self, workflow_id: str) -> bool: ...
+
+    async def versions(self, workflow_id: str) -> list[WorkflowVersion]:
+        """Newest first, without ``data``. Raises NotFound for an unknown workflow."""
+
+    async def version(self, workflow_id: str, version_id: str) -> WorkflowVersion | None: ...
+
+    async def close(self) -> None: ...
+
+
+class ExecutionStore(RunStore, Protocol):
+    """Run records (the engine writes them through RunStore) plus the API's queries."""
+
+    async def list(self, query: ExecutionQuery) -> Page[ExecutionRecord]:
+        """Newest first; records without node run data."""
+
+    async def delete(self, execution_id: str) -> bool: ...
+
+    async def flush(self) -> None:
+        """Write out anything a background writer still holds (shutdown, tests)."""
+
+    async def close(self) -> None: ...
