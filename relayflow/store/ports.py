@@ -71,7 +71,7 @@ class WorkflowStore(Protocol):
 
     async def get(self, workflow_id: str) -> StoredWorkflow | None: ...
 
-    async def list(self, query: WorkflowQuery) -> Page[StoredWorkflow]: ...
+    async def find(self, query: WorkflowQuery) -> Page[StoredWorkflow]: ...
 
     async def update(
         self,
@@ -98,7 +98,7 @@ class WorkflowStore(Protocol):
 class ExecutionStore(RunStore, Protocol):
     """Run records (the engine writes them through RunStore) plus the API's queries."""
 
-    async def list(self, query: ExecutionQuery) -> Page[ExecutionRecord]:
+    async def find(self, query: ExecutionQuery) -> Page[ExecutionRecord]:
         """Newest first; records without node run data."""
 
     async def delete(self, execution_id: str) -> bool: ...
