@@ -20,6 +20,7 @@ from relayflow.engine.context import NodeContext
 from relayflow.engine.expression import ExpressionEngine, NodeRunView
 from relayflow.engine.graph import Graph, GraphNode, build_graph
 from relayflow.engine.items import Items, NodeOutput, normalize_items
+from relayflow.engine.params import ParamPlan
 from relayflow.engine.ports import Clock, CredentialVault, EventSink, RunStore, WorkflowLoader
 from relayflow.engine.run import ExecutionRecord, ExecutionStatus, NodeRun, NodeRunStatus, Source
 from relayflow.engine.state import Execution, Failure, Pending, Ready
@@ -332,11 +333,7 @@ class Engine:
         run.status = NodeRunStatus.CONTINUED
         message = exc.message
         items = inputs[0] if inputs else []
-        width = (
-            len(g.resolved.spec.output_names(None))
-            if not callable(g.resolved.spec.outputs)
-            else max(len(g.out), 1)
-        )
+        width = _output_width(g, error_output=mode == "continueErrorOutput")
         if mode == "continueErrorOutput":
             err_items = [
                 {"json": {**it.get("json", {}), "error": message}, "pairedItem": {"item": i}}
@@ -435,6 +432,21 @@ class Engine:
             task.add_done_callback(self._detached.discard)
             return None
         return await coro
+
+
+def _output_width(g: GraphNode, *, error_output: bool) -> int:
+    """How many regular outputs the node has, for an error that struck before it returned."""
+    spec = g.resolved.spec
+    if not callable(spec.outputs):
+        return len(spec.outputs)
+    plan = g.plan
+    if isinstance(plan, ParamPlan) and not plan.dynamic:
+        try:
+            return len(spec.output_names(plan.static))
+        except Exception:
+            pass
+    # the error output, when connected, is the last connected output
+    return max(len(g.out) - (1 if error_output else 0), 1)
 
 
 def _input_width(g: GraphNode) -> int:

@@ -88,6 +88,11 @@ class ParamPlan:
     def dynamic(self) -> bool:
         return bool(self.expressions)
 
+    @property
+    def static(self) -> BaseModel | None:
+        """The validated parameters when no expression is involved."""
+        return self._static
+
     def _validate(self, data: dict[str, Any], item_index: int | None) -> BaseModel:
         try:
             return self.model.model_validate(data)

@@ -175,3 +175,52 @@ async def test_always_output_data_emits_an_empty_item() -> None:
     )
     rec = await run(d)
     assert rec.output_json() == [{}]
+
+
+async def test_error_output_of_a_node_with_dynamic_outputs_follows_its_params() -> None:
+    # Switch v3 with two rules + error output: the error items land on output 2, not 1
+    rules = {
+        "values": [
+            {
+                "conditions": {
+                    "conditions": [
+                        {
+                            "leftValue": "a",
+                            "rightValue": "a",
+                            "operator": {"type": "string", "operation": "equals"},
+                        }
+                    ],
+                    "combinator": "and",
+                }
+            },
+            {
+                "conditions": {
+                    "conditions": [
+                        {
+                            "leftValue": "b",
+                            "rightValue": "b",
+                            "operator": {"type": "string", "operation": "equals"},
+                        }
+                    ],
+                    "combinator": "and",
+                }
+            },
+        ]
+    }
+    d = wf(
+        [
+            {
+                "name": "S",
+                "type": "n8n-nodes-base.switch",
+                "typeVersion": 3.2,
+                "onError": "continueErrorOutput",
+                "parameters": {"rules": rules, "options": {}, "looseTypeValidation": False},
+            },
+            {"name": "First", "type": "test.record"},
+            {"name": "Err", "type": "test.record"},
+        ],
+        [("T", "S"), ("S", "First", 0), ("S", "Err", 2)],
+    )
+    rec = await run(d, input_items=[{"json": {"x": 1}}])
+    assert rec.status is ExecutionStatus.SUCCEEDED
+    assert len(rec.runs_of("S")[0].items_out) == 3
