@@ -1,0 +1,1 @@
+"""Trigger machinery: webhooks, schedules (and polling, later)."""
