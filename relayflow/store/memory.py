@@ -1,0 +1,198 @@
+"""In-memory workflow and execution stores: the unit tests' fakes and the reference the SQL stores
+are held to by the contract suite (tests/contract)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from relayflow.engine.memory import SystemClock
+from relayflow.engine.ports import Clock
+from relayflow.engine.run import ExecutionRecord, NodeRun
+from relayflow.errors import Conflict, NotFound
+from relayflow.store.common import (
+    check_limit,
+    clean_tags,
+    decode_cursor,
+    encode_cursor,
+    new_version_id,
+    new_workflow_id,
+    synced_data,
+    utc,
+    workflow_name,
+)
+from relayflow.store.ports import (
+    ExecutionQuery,
+    Page,
+    StoredWorkflow,
+    WorkflowQuery,
+    WorkflowVersion,
+)
+
+T = TypeVar("T")
+
+
+def paginate(
+    rows: Iterable[T], key: Callable[[T], tuple[datetime, str]], limit: int, cursor: str | None
+) -> Page[T]:
+    """Newest first by ``key`` (time, id); the cursor is the key of the last row handed out."""
+    ordered = sorted(rows, key=key, reverse=True)
+    if cursor is not None:
+        after = decode_cursor(cursor)
+        ordered = [r for r in ordered if key(r) < after]
+    page = ordered[: check_limit(limit)]
+    more = len(ordered) > len(page)
+    return Page(items=page, next_cursor=encode_cursor(*key(page[-1])) if more else None)
+
+
+class MemoryWorkflowStore:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
+        self._rows: dict[str, StoredWorkflow] = {}
+        self._versions: dict[str, list[WorkflowVersion]] = {}
+
+    def _now(self) -> datetime:
+        return utc(self._clock.now())
+
+    async def create(self, data: dict[str, Any], *, tags: Sequence[str] = ()) -> StoredWorkflow:
+        wf_id = new_workflow_id()
+        while wf_id in self._rows:
+            wf_id = new_workflow_id()
+        now = self._now()
+        active = bool(data.get("active", False)) if isinstance(data, dict) else False
+        row = self._saved(wf_id, data, now, now, active, clean_tags(tags))
+        self._versions[wf_id] = []
+        return self._keep(row)
+
+    def _saved(
+        self, wf_id: str, data: dict[str, Any], created: datetime, now: datetime, active: bool, tags: Any
+    ) -> StoredWorkflow:
+        name = workflow_name(data) if isinstance(data, dict) else ""
+        version_id = new_version_id()
+        synced = synced_data(data, id_=wf_id, name=name, active=active, version_id=version_id)
+        return StoredWorkflow(wf_id, name, active, version_id, created, now, tags, copy.deepcopy(synced))
+
+    def _keep(self, row: StoredWorkflow) -> StoredWorkflow:
+        self._rows[row.id] = row
+        version = WorkflowVersion(row.id, row.version_id, row.updated_at, row.name, row.data)
+        self._versions[row.id].append(version)
+        return _copy(row)
+
+    async def get(self, workflow_id: str) -> StoredWorkflow | None:
+        row = self._rows.get(workflow_id)
+        return _copy(row) if row else None
+
+    async def find(self, query: WorkflowQuery) -> Page[StoredWorkflow]:
+        rows: Iterable[StoredWorkflow] = self._rows.values()
+        if query.name:
+            needle = query.name.casefold()
+            rows = [r for r in rows if needle in r.name.casefold()]
+        if query.tag is not None:
+            rows = [r for r in rows if query.tag in r.tags]
+        if query.active is not None:
+            rows = [r for r in rows if r.active is query.active]
+        page = paginate(rows, lambda r: (r.updated_at, r.id), query.limit, query.cursor)
+        return Page([_copy(r) for r in page.items], page.next_cursor)
+
+    async def update(
+        self,
+        workflow_id: str,
+        data: dict[str, Any],
+        *,
+        expected_version: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> StoredWorkflow:
+        old = self._existing(workflow_id)
+        if expected_version is not None and expected_version != old.version_id:
+            raise Conflict(f"workflow {workflow_id} was changed since version {expected_version}")
+        new_tags = old.tags if tags is None else clean_tags(tags)
+        row = self._saved(workflow_id, data, old.created_at, self._now(), old.active, new_tags)
+        return self._keep(row)
+
+    async def set_active(self, workflow_id: str, active: bool) -> StoredWorkflow:
+        old = self._existing(workflow_id)
+        data = {**old.data, "active": active}
+        row = dataclasses.replace(old, active=active, updated_at=self._now(), data=data)
+        self._rows[workflow_id] = row
+        return _copy(row)
+
+    def _existing(self, workflow_id: str) -> StoredWorkflow:
+        row = self._rows.get(workflow_id)
+        if row is None:
+            raise NotFound(f"no workflow {workflow_id!r}")
+        return row
+
+    async def delete(self, workflow_id: str) -> bool:
+        self._versions.pop(workflow_id, None)
+        return self._rows.pop(workflow_id, None) is not None
+
+    async def versions(self, workflow_id: str) -> list[WorkflowVersion]:
+        self._existing(workflow_id)
+        return [dataclasses.replace(v, data={}) for v in reversed(self._versions[workflow_id])]
+
+    async def version(self, workflow_id: str, version_id: str) -> WorkflowVersion | None:
+        for v in self._versions.get(workflow_id, []):
+            if v.version_id == version_id:
+                return dataclasses.replace(v, data=copy.deepcopy(v.data))
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def _copy(row: StoredWorkflow) -> StoredWorkflow:
+    return dataclasses.replace(row, data=copy.deepcopy(row.data))
+
+
+class MemoryExecutionStore:
+    """Keeps a snapshot of each record as of the engine's last call (node runs are shared, not
+    copied: the engine does not change a run once it reported it finished)."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, ExecutionRecord] = {}
+
+    def _snapshot(self, record: ExecutionRecord) -> None:
+        self._records[record.id] = dataclasses.replace(
+            record, node_runs=list(record.node_runs), result=dict(record.result)
+        )
+
+    async def execution_started(self, record: ExecutionRecord) -> None:
+        self._snapshot(record)
+
+    async def node_run_finished(self, record: ExecutionRecord, run: NodeRun) -> None:
+        self._snapshot(record)
+
+    async def execution_finished(self, record: ExecutionRecord) -> None:
+        self._snapshot(record)
+
+    async def get(self, execution_id: str) -> ExecutionRecord | None:
+        rec = self._records.get(execution_id)
+        return dataclasses.replace(rec, node_runs=list(rec.node_runs), result={}) if rec else None
+
+    async def find(self, query: ExecutionQuery) -> Page[ExecutionRecord]:
+        rows: Iterable[ExecutionRecord] = self._records.values()
+        if query.workflow_id is not None:
+            rows = [r for r in rows if r.workflow_id == query.workflow_id]
+        if query.status is not None:
+            rows = [r for r in rows if r.status == query.status]
+        if query.started_after is not None:
+            after = utc(query.started_after)
+            rows = [r for r in rows if utc(r.started_at) >= after]
+        if query.started_before is not None:
+            before = utc(query.started_before)
+            rows = [r for r in rows if utc(r.started_at) < before]
+        page = paginate(rows, lambda r: (utc(r.started_at), r.id), query.limit, query.cursor)
+        items = [dataclasses.replace(r, node_runs=[], result={}) for r in page.items]
+        return Page(items, page.next_cursor)
+
+    async def delete(self, execution_id: str) -> bool:
+        return self._records.pop(execution_id, None) is not None
+
+    async def flush(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,171 @@
+"""Executions on SQL. The execution row is written before ``execution_started`` returns (that is
+when a trigger may be acknowledged); node runs go through the batching ``NodeRunWriter``, and
+``execution_finished`` writes the rest of them with the final row in one transaction.
+
+``get`` of a running execution may miss its newest node runs for up to the writer's bound.
+``result`` (the terminal nodes' outputs) is not stored: it is in the node runs' outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row, and_, delete, func, or_, select, update
+
+from relayflow.engine.run import ExecutionRecord, ExecutionStatus, NodeRun, NodeRunStatus, Source
+from relayflow.store.common import check_limit, decode_cursor, encode_cursor, utc
+from relayflow.store.ports import ExecutionQuery, Page
+from relayflow.store.sql.db import Database
+from relayflow.store.sql.models import executions, node_runs
+from relayflow.store.sql.writer import NodeRunWriter, insert_node_runs
+
+_MUTABLE = ("workflow_id", "workflow_name", "mode", "status", "finished_at", "error", "last_node")
+
+
+class SqlExecutionStore:
+    def __init__(self, db: Database, *, max_rows: int = 200, max_delay_ms: float = 50) -> None:
+        self._db = db.acquire()
+        self._writer = NodeRunWriter(db, max_rows=max_rows, max_delay_ms=max_delay_ms)
+        # per running execution: how many of its node runs were handed to the writer
+        self._next_seq: dict[str, int] = {}
+
+    async def execution_started(self, record: ExecutionRecord) -> None:
+        """Upsert: a resumed or retried execution starts again under its id."""
+        async with self._db.write() as conn:
+            await conn.execute(self._db.upsert(executions, ["id"], _MUTABLE), _execution_row(record))
+            stored = await conn.scalar(
+                select(func.count()).select_from(node_runs).where(node_runs.c.execution_id == record.id)
+            )
+        self._next_seq[record.id] = min(int(stored or 0), len(record.node_runs))
+
+    async def node_run_finished(self, record: ExecutionRecord, run: NodeRun) -> None:
+        rows = self._unsent_runs(record)
+        if rows:
+            await self._writer.add(rows)
+
+    def _unsent_runs(self, record: ExecutionRecord) -> list[dict[str, Any]]:
+        # runs are only ever appended; a cancelled run is appended without a report of its own
+        start = self._next_seq.get(record.id, 0)
+        self._next_seq[record.id] = len(record.node_runs)
+        return [
+            _node_run_row(record.id, seq, record.node_runs[seq])
+            for seq in range(start, len(record.node_runs))
+        ]
+
+    async def execution_finished(self, record: ExecutionRecord) -> None:
+        rows = self._unsent_runs(record)
+        self._next_seq.pop(record.id, None)
+        async with self._writer.holding(record.id) as pending, self._db.write() as conn:
+            await insert_node_runs(self._db, conn, pending + rows)
+            values = {k: v for k, v in _execution_row(record).items() if k in _MUTABLE}
+            await conn.execute(update(executions).where(executions.c.id == record.id).values(**values))
+
+    async def get(self, execution_id: str) -> ExecutionRecord | None:
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(executions).where(executions.c.id == execution_id))).first()
+            if row is None:
+                return None
+            stmt = select(node_runs).where(node_runs.c.execution_id == execution_id).order_by(node_runs.c.seq)
+            runs = [_node_run(r) for r in (await conn.execute(stmt)).all()]
+        record = _record(row)
+        record.node_runs = runs
+        return record
+
+    async def find(self, query: ExecutionQuery) -> Page[ExecutionRecord]:
+        limit = check_limit(query.limit)
+        col = executions.c
+        stmt = select(executions).order_by(col.started_at.desc(), col.id.desc())
+        if query.workflow_id is not None:
+            stmt = stmt.where(col.workflow_id == query.workflow_id)
+        if query.status is not None:
+            stmt = stmt.where(col.status == ExecutionStatus(query.status).value)
+        if query.started_after is not None:
+            stmt = stmt.where(col.started_at >= utc(query.started_after))
+        if query.started_before is not None:
+            stmt = stmt.where(col.started_at < utc(query.started_before))
+        if query.cursor is not None:
+            at, last_id = decode_cursor(query.cursor)
+            stmt = stmt.where(or_(col.started_at < at, and_(col.started_at == at, col.id < last_id)))
+        async with self._db.read() as conn:
+            rows = (await conn.execute(stmt.limit(limit + 1))).all()
+        items = [_record(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, encode_cursor(items[-1].started_at, items[-1].id) if more else None)
+
+    async def delete(self, execution_id: str) -> bool:
+        self._next_seq.pop(execution_id, None)
+        async with self._writer.holding(execution_id), self._db.write() as conn:
+            result = await conn.execute(delete(executions).where(executions.c.id == execution_id))
+        return bool(result.rowcount)
+
+    async def flush(self) -> None:
+        await self._writer.flush()
+
+    async def close(self) -> None:
+        await self._writer.close()
+        await self._db.release()
+
+
+def _execution_row(record: ExecutionRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "workflow_id": record.workflow_id,
+        "workflow_name": record.workflow_name,
+        "mode": record.mode,
+        "status": ExecutionStatus(record.status).value,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "error": record.error,
+        "last_node": record.last_node,
+    }
+
+
+def _record(r: Row[Any]) -> ExecutionRecord:
+    return ExecutionRecord(
+        id=r.id,
+        workflow_id=r.workflow_id,
+        workflow_name=r.workflow_name,
+        mode=r.mode,
+        status=ExecutionStatus(r.status),
+        started_at=r.started_at,
+        finished_at=r.finished_at,
+        error=r.error,
+        last_node=r.last_node,
+    )
+
+
+def _node_run_row(execution_id: str, seq: int, run: NodeRun) -> dict[str, Any]:
+    return {
+        "execution_id": execution_id,
+        "seq": seq,
+        "node": run.node,
+        "run_index": run.run_index,
+        "status": NodeRunStatus(run.status).value,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "items_in": run.items_in,
+        "items_out": run.items_out,
+        # shared, not copied: serialised once when the batch is written
+        "output": run.output,
+        "error": run.error,
+        "tries": run.tries,
+        "source": [{"node": s.node, "output": s.output, "run": s.run} if s else None for s in run.source],
+        "logs": run.logs,
+    }
+
+
+def _node_run(r: Row[Any]) -> NodeRun:
+    return NodeRun(
+        node=r.node,
+        run_index=r.run_index,
+        status=NodeRunStatus(r.status),
+        started_at=r.started_at,
+        finished_at=r.finished_at,
+        items_in=r.items_in,
+        items_out=r.items_out,
+        output=r.output,
+        error=r.error,
+        tries=r.tries,
+        source=[Source(**s) if s else None for s in r.source],
+        logs=r.logs,
+    )

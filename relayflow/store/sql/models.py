@@ -1,0 +1,174 @@
+"""The tables. Migrations (sql/migrations) must produce exactly this schema: a test compares them.
+
+Later issues use webhooks, schedules, fired_slots, waits and static_data; they are created by the
+first migration so that it is complete.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from relayflow.store.sql.types import UTCDateTime, json_type
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(36)
+NAME = String(255)
+
+
+def _workflow_fk(primary_key: bool = False) -> Column[str]:
+    return Column(
+        "workflow_id",
+        ID,
+        ForeignKey("workflows.id", ondelete="CASCADE"),
+        primary_key=primary_key,
+        nullable=False,
+    )
+
+
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("version_id", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("data", json_type(), nullable=False),
+    Index(None, "updated_at", "id"),
+)
+
+workflow_versions = Table(
+    "workflow_versions",
+    metadata,
+    # orders versions even when two saves share a timestamp
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    _workflow_fk(),
+    Column("version_id", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("name", NAME, nullable=False),
+    Column("data", json_type(), nullable=False),
+    UniqueConstraint("workflow_id", "version_id"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+)
+
+workflow_tags = Table(
+    "workflow_tags",
+    metadata,
+    _workflow_fk(primary_key=True),
+    Column("tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    # no foreign key: executions outlive their workflow, and file-based runs have none
+    Column("workflow_id", ID, nullable=True),
+    Column("workflow_name", NAME, nullable=False),
+    Column("mode", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("error", json_type(nullable=True), nullable=True),
+    Column("last_node", NAME, nullable=True),
+    Column("retry_of", ID, nullable=True),
+    Index(None, "started_at", "id"),
+    Index(None, "workflow_id", "started_at"),
+    Index(None, "status", "started_at"),
+)
+
+node_runs = Table(
+    "node_runs",
+    metadata,
+    Column("execution_id", ID, ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("node", NAME, nullable=False),
+    Column("run_index", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("items_in", json_type(), nullable=False),
+    Column("items_out", json_type(), nullable=False),
+    # NULL when the node's output is not saved
+    Column("output", json_type(nullable=True), nullable=True),
+    Column("error", json_type(nullable=True), nullable=True),
+    Column("tries", Integer, nullable=False),
+    Column("source", json_type(), nullable=False),
+    Column("logs", json_type(), nullable=False),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("method", String(16), nullable=False),
+    Column("path", String(512), nullable=False),
+    _workflow_fk(),
+    Column("node", NAME, nullable=False),
+    UniqueConstraint("method", "path"),
+    Index(None, "workflow_id"),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    _workflow_fk(primary_key=True),
+    Column("node", NAME, primary_key=True),
+    Column("rule", json_type(), nullable=False),
+    Column("timezone", String(64), nullable=True),
+    Column("next_at", UTCDateTime, nullable=True, index=True),
+)
+
+fired_slots = Table(
+    "fired_slots",
+    metadata,
+    # the primary key is the rule: a slot fires at most once, whatever the number of schedulers
+    _workflow_fk(primary_key=True),
+    Column("node", NAME, primary_key=True),
+    Column("slot", UTCDateTime, primary_key=True),
+    Column("fired_at", UTCDateTime, nullable=False),
+)
+
+waits = Table(
+    "waits",
+    metadata,
+    Column("execution_id", ID, ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
+    Column("due_at", UTCDateTime, nullable=True, index=True),
+    Column("resume_token", String(64), nullable=True, unique=True),
+    Column("node", NAME, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+static_data = Table(
+    "static_data",
+    metadata,
+    _workflow_fk(primary_key=True),
+    # "" holds the workflow's global static data, a node name that node's
+    Column("node", NAME, primary_key=True),
+    Column("data", json_type(), nullable=False),
+)
