@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test check lint types unit bench clean run-example
+.PHONY: install test check lint types unit bench clean run-example start
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: lint types
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# installs, then serves the API on RELAYFLOW_HOST:RELAYFLOW_PORT (127.0.0.1:5678) until Ctrl+C
+start: $(STAMP)
+	$(BIN)/relayflow start
 
 run-example: $(STAMP)
 	$(BIN)/relayflow run examples/hello.json

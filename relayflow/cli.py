@@ -132,6 +132,15 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Workflow JSON fil
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
+@app.command()
+def start() -> None:
+    """Serve the REST API on RELAYFLOW_HOST:RELAYFLOW_PORT (127.0.0.1:5678) until SIGTERM or SIGINT."""
+    from relayflow.server import ServerSettings
+    from relayflow.server import run as serve
+
+    serve(ServerSettings.from_env())
+
+
 @nodes_app.callback()
 def nodes_list(
     ctx: typer.Context,

@@ -1,0 +1,41 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from relayflow.api import executions, health, node_types, problems, workflows
+from relayflow.api.deps import JsonResponse
+from relayflow.api.security import authenticate
+from relayflow.api.services import ApiServices
+
+API_PREFIX = "/api/v1"
+
+
+def _version() -> str:
+    try:
+        return version("relayflow")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0"
+
+
+def create_app(services: ApiServices) -> FastAPI:
+    """The REST API over ``services``: routes under /api/v1, probes at the root."""
+    app = FastAPI(
+        title="relayflow",
+        version=_version(),
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        default_response_class=JsonResponse,
+    )
+    app.state.services = services
+    problems.install(app)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authenticate)])
+    for module in (workflows, executions, node_types):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    return app

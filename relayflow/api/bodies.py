@@ -1,0 +1,115 @@
+"""Request bodies and the JSON shapes the API answers with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from relayflow.engine.run import ExecutionRecord
+from relayflow.errors import Issue, WorkflowInvalid
+from relayflow.nodes.registry import Registry
+from relayflow.store.ports import Page, StoredWorkflow, WorkflowVersion
+from relayflow.workflow.model import Workflow
+from relayflow.workflow.parse import parse_workflow
+
+# Kept by the store, not by the workflow JSON a client sends (n8n exports carry them too).
+META_FIELDS = ("id", "active", "versionId", "tags", "createdAt", "updatedAt")
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input: Any = Field(default=None, description="Input items (like `relayflow run --input`).")
+    pinData: dict[str, list[dict[str, Any]]] | None = Field(
+        default=None, description="Outputs to use instead of running these nodes, by node name."
+    )
+    wait: bool = Field(
+        default=False, description="true: answer 200 with the result; false: 202 once started."
+    )
+    startNode: str | None = Field(default=None, description="Start from this node.")
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    versionId: str
+
+
+class WorkflowBody:
+    """A workflow sent by a client: its JSON without the store's fields, validated."""
+
+    def __init__(self, raw: dict[str, Any], registry: Registry) -> None:
+        self.data = {k: v for k, v in raw.items() if k not in META_FIELDS}
+        self.tags = _tags(raw["tags"]) if raw.get("tags") is not None else None
+        version = raw.get("versionId")
+        self.version_id = str(version) if version is not None else None
+        self.workflow: Workflow = parse_workflow(self.data, source="body", registry=registry)
+
+
+def _tags(raw: Any) -> list[str]:
+    """Tag names, as strings or as n8n's ``{"id", "name"}`` objects."""
+    if not isinstance(raw, list):
+        raise _tags_invalid("tags must be a list of names")
+    names = []
+    for tag in raw:
+        name = tag.get("name") if isinstance(tag, dict) else tag
+        if not isinstance(name, str) or not name.strip():
+            raise _tags_invalid(f"invalid tag {tag!r}")
+        names.append(name)
+    return names
+
+
+def _tags_invalid(message: str) -> WorkflowInvalid:
+    return WorkflowInvalid([Issue(message, field="tags", code="invalid_field")], "body")
+
+
+def strip_meta(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in META_FIELDS}
+
+
+def workflow_json(wf: StoredWorkflow) -> dict[str, Any]:
+    return {
+        **wf.data,
+        "id": wf.id,
+        "name": wf.name,
+        "active": wf.active,
+        "versionId": wf.version_id,
+        "tags": list(wf.tags),
+        "createdAt": wf.created_at.isoformat(),
+        "updatedAt": wf.updated_at.isoformat(),
+    }
+
+
+def export_json(wf: StoredWorkflow) -> dict[str, Any]:
+    """n8n's export shape (tags as ``{"name"}`` objects)."""
+    return {
+        **wf.data,
+        "id": wf.id,
+        "name": wf.name,
+        "active": wf.active,
+        "versionId": wf.version_id,
+        "tags": [{"name": t} for t in wf.tags],
+    }
+
+
+def version_json(v: WorkflowVersion, *, with_data: bool) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "workflowId": v.workflow_id,
+        "versionId": v.version_id,
+        "name": v.name,
+        "createdAt": v.created_at.isoformat(),
+    }
+    if with_data:
+        d["workflow"] = v.data
+    return d
+
+
+def execution_summary(record: ExecutionRecord) -> dict[str, Any]:
+    d = record.to_dict(with_data=False)
+    d.pop("nodeRuns", None)
+    return d
+
+
+def page_json(page: Page[Any], items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"data": items, "nextCursor": page.next_cursor}

@@ -1,0 +1,119 @@
+"""``POST /workflows/{id}/run`` and ``/executions``: run, list, inspect, stop, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from relayflow.api.bodies import RunRequest, execution_summary, page_json
+from relayflow.api.deps import JsonResponse, Services
+from relayflow.api.workflows import Cursor, Limit, stored_workflow
+from relayflow.engine.items import normalize_items
+from relayflow.engine.run import ExecutionRecord, ExecutionStatus
+from relayflow.errors import Conflict, InputInvalid, NotFound
+from relayflow.store.common import utc
+from relayflow.store.ports import ExecutionQuery
+from relayflow.workflow.parse import parse_workflow
+
+router = APIRouter(tags=["executions"])
+
+# how long POST /executions/{id}/stop waits for the execution to wind down
+STOP_WAIT_S = 10.0
+
+
+@router.post(
+    "/workflows/{workflow_id}/run",
+    status_code=202,
+    responses={200: {"description": "`wait: true`: the finished execution, its output in `data`"}},
+)
+async def run_workflow(services: Services, workflow_id: str, body: RunRequest | None = None) -> JsonResponse:
+    """Run the workflow from its manual trigger (or `startNode`).
+
+    `wait: true` answers 200 with the execution and `data`, the terminal nodes' output as
+    `relayflow run` prints it; otherwise 202 with the execution once its start is recorded.
+    """
+    req = body or RunRequest()
+    stored = await stored_workflow(services, workflow_id)
+    wf = parse_workflow(stored.data, source=f"workflow {workflow_id}", registry=services.registry)
+    if req.startNode is not None and all(n.name != req.startNode for n in wf.nodes):
+        raise InputInvalid(f"startNode: no node named {req.startNode!r}")
+    execution_id = uuid.uuid4().hex
+    run = services.engine.run(
+        wf,
+        input_items=normalize_items(req.input) if req.input is not None else None,
+        start_node=req.startNode,
+        execution_id=execution_id,
+        pin_data=req.pinData,
+    )
+    task = await services.runs.start(execution_id, run)
+    if req.wait:
+        # shielded: a client that goes away does not cancel the execution
+        record = await asyncio.shield(task)
+        return JsonResponse({**execution_summary(record), "data": record.output_json()})
+    started = await services.executions.get(execution_id)
+    summary = execution_summary(started) if started else {"id": execution_id, "status": "running"}
+    headers = {"Location": f"/api/v1/executions/{execution_id}"}
+    return JsonResponse(summary, status_code=202, headers=headers)
+
+
+@router.get("/executions")
+async def list_executions(
+    services: Services,
+    workflowId: str | None = None,
+    status: ExecutionStatus | None = None,
+    startedAfter: Annotated[datetime | None, Query(description="ISO 8601; inclusive.")] = None,
+    startedBefore: Annotated[datetime | None, Query(description="ISO 8601; exclusive.")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> JsonResponse:
+    """Executions, newest first, without their node run data."""
+    query = ExecutionQuery(
+        workflow_id=workflowId,
+        status=status,
+        started_after=utc(startedAfter) if startedAfter else None,
+        started_before=utc(startedBefore) if startedBefore else None,
+        limit=limit,
+        cursor=cursor,
+    )
+    page = await services.executions.find(query)
+    return JsonResponse(page_json(page, [execution_summary(r) for r in page.items]))
+
+
+async def stored_execution(services: Services, execution_id: str) -> ExecutionRecord:
+    record = await services.executions.get(execution_id)
+    if record is None:
+        raise NotFound(f"no execution {execution_id!r}")
+    return record
+
+
+@router.get("/executions/{execution_id}")
+async def get_execution(services: Services, execution_id: str) -> JsonResponse:
+    """The execution with every node run and its output."""
+    return JsonResponse((await stored_execution(services, execution_id)).to_dict(with_data=True))
+
+
+@router.post("/executions/{execution_id}/stop")
+async def stop_execution(services: Services, execution_id: str) -> JsonResponse:
+    """Cancel a running execution; 409 when it is not running here."""
+    record = await stored_execution(services, execution_id)
+    if record.status.terminal or not services.engine.cancel(execution_id):
+        raise Conflict(f"execution {execution_id!r} is not running (status {record.status.value})")
+    task = services.runs.task(execution_id)
+    if task is not None:
+        await asyncio.wait({task}, timeout=STOP_WAIT_S)
+    record = await stored_execution(services, execution_id)
+    return JsonResponse(execution_summary(record))
+
+
+@router.delete("/executions/{execution_id}", status_code=204)
+async def delete_execution(services: Services, execution_id: str) -> Response:
+    """Delete a finished execution; a running one must be stopped first (409)."""
+    record = await stored_execution(services, execution_id)
+    if not record.status.terminal and services.runs.task(execution_id) is not None:
+        raise Conflict(f"execution {execution_id!r} is still running: stop it first")
+    await services.executions.delete(execution_id)
+    return Response(status_code=204)

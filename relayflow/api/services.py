@@ -1,0 +1,162 @@
+"""What the API runs on: the stores, the engine, and the tracker of background runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from relayflow.engine.executor import Engine
+from relayflow.engine.ports import EventSink
+from relayflow.engine.run import ExecutionRecord
+from relayflow.errors import InputInvalid
+from relayflow.nodes.registry import Registry
+from relayflow.runtime import FileWorkflowLoader, build_engine
+from relayflow.store.ports import ExecutionQuery, ExecutionStore, WorkflowQuery, WorkflowStore
+from relayflow.workflow.model import Workflow
+from relayflow.workflow.parse import parse_workflow
+
+log = logging.getLogger("relayflow.api")
+
+STARTED_EVENT = "execution.started"
+
+
+class RunTracker:
+    """Keeps the executions started through the API, as tasks in a set.
+
+    It is also the engine's ``EventSink``: ``execution.started`` (sent once the store recorded
+    the start) releases whoever waits in ``start``; every event goes on to ``downstream``.
+    """
+
+    def __init__(self, downstream: EventSink | None = None) -> None:
+        self.downstream = downstream
+        self._tasks: dict[str, asyncio.Task[ExecutionRecord]] = {}
+        self._started: dict[str, asyncio.Future[None]] = {}
+
+    def emit(self, event: str, data: Mapping[str, Any]) -> None:
+        if event == STARTED_EVENT:
+            waiter = self._started.pop(str(data.get("executionId")), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        if self.downstream is not None:
+            self.downstream.emit(event, data)
+
+    async def start(
+        self, execution_id: str, run: Coroutine[Any, Any, ExecutionRecord]
+    ) -> asyncio.Task[ExecutionRecord]:
+        """Run ``run`` in the background; return once its start is recorded (or it ended)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._started[execution_id] = waiter
+        task = asyncio.create_task(run, name=f"execution {execution_id}")
+        self._tasks[execution_id] = task
+        task.add_done_callback(self._forget)
+        try:
+            either: list[asyncio.Future[Any]] = [waiter, task]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._started.pop(execution_id, None)
+            waiter.cancel()
+        if task.done() and task.exception() is not None:
+            task.result()  # it failed before its start was recorded: raise that here
+        return task
+
+    def _forget(self, task: asyncio.Task[ExecutionRecord]) -> None:
+        for key, value in list(self._tasks.items()):
+            if value is task:
+                del self._tasks[key]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("execution task failed", exc_info=task.exception())
+
+    def task(self, execution_id: str) -> asyncio.Task[ExecutionRecord] | None:
+        return self._tasks.get(execution_id)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, grace_s: float, engine: Engine, hurry: asyncio.Event | None = None) -> int:
+        """Let running executions finish within ``grace_s`` (or until ``hurry`` is set), then
+        cancel the rest. Returns how many were cancelled."""
+        tasks = dict(self._tasks)
+        if not tasks:
+            return 0
+        hurry = hurry or asyncio.Event()
+        hurried = asyncio.ensure_future(hurry.wait())
+        pending: set[asyncio.Future[Any]] = set(tasks.values())
+        deadline = asyncio.get_running_loop().time() + max(grace_s, 0.0)
+        try:
+            while pending and not hurry.is_set():
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    break
+                _, pending = await asyncio.wait(
+                    pending | {hurried}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+                pending.discard(hurried)
+        finally:
+            hurried.cancel()
+        late = [eid for eid, t in tasks.items() if t in pending]
+        for eid in late:
+            if not engine.cancel(eid):
+                tasks[eid].cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5.0)
+        return len(late)
+
+
+class StoreWorkflowLoader:
+    """Sub-workflows by database id come from the workflow store; other sources as in the CLI."""
+
+    def __init__(self, workflows: WorkflowStore, registry: Registry | None = None) -> None:
+        self.workflows = workflows
+        self.registry = registry
+        self.files = FileWorkflowLoader(Path.cwd(), registry)
+
+    async def load(self, source: str, ref: Any) -> Workflow:
+        if source != "database":
+            return await self.files.load(source, ref)
+        wanted = str(ref.get("value") if isinstance(ref, dict) else ref)
+        stored = await self.workflows.get(wanted)
+        if stored is None:
+            raise InputInvalid(f"no workflow with id {wanted!r}")
+        return parse_workflow(stored.data, source=f"workflow {wanted}", registry=self.registry)
+
+
+@dataclass
+class ApiServices:
+    workflows: WorkflowStore
+    executions: ExecutionStore
+    engine: Engine
+    runs: RunTracker
+
+    @property
+    def registry(self) -> Registry:
+        return self.engine.services.registry
+
+    async def ready(self) -> None:
+        """Raises when a store does not answer."""
+        await self.workflows.find(WorkflowQuery(limit=1))
+        await self.executions.find(ExecutionQuery(limit=1))
+
+
+def build_services(
+    workflows: WorkflowStore,
+    executions: ExecutionStore,
+    *,
+    registry: Registry | None = None,
+    events: EventSink | None = None,
+    **engine_overrides: Any,
+) -> ApiServices:
+    """Wire an engine whose RunStore is ``executions`` and whose events go through a RunTracker."""
+    runs = RunTracker(downstream=events)
+    engine = build_engine(
+        registry=registry,
+        store=executions,
+        events=runs,
+        workflows=StoreWorkflowLoader(workflows, registry),
+        **engine_overrides,
+    )
+    return ApiServices(workflows=workflows, executions=executions, engine=engine, runs=runs)

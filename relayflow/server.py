@@ -1,0 +1,193 @@
+"""The composition root of the server process (``relayflow start``).
+
+Opens the stores, builds the engine on them, and serves the API with ``uvicorn.Server.serve()``
+inside our own event loop, so the scheduler and executor can live next to it. SIGTERM/SIGINT:
+stop accepting, let in-flight executions finish within ``RELAYFLOW_SHUTDOWN_GRACE_S``, cancel
+what is left, flush and close the stores, return (exit 0). A second signal skips the wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import signal
+import socket
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
+
+import uvicorn
+
+from relayflow.api import ApiServices, build_services, create_app
+from relayflow.errors import InputInvalid, OperationalError, RelayflowError
+from relayflow.store.ports import ExecutionStore, WorkflowStore
+
+log = logging.getLogger("relayflow.server")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5678
+DEFAULT_SHUTDOWN_GRACE_S = 30.0
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S
+    # an async SQLAlchemy URL; relayflow/store/config.py derives it from RELAYFLOW_HOME and
+    # RELAYFLOW_DATABASE_URL (SQLite under RELAYFLOW_HOME by default)
+    database_url: str = "sqlite+aiosqlite:///relayflow.db"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
+        """Read RELAYFLOW_HOST, _PORT, _SHUTDOWN_GRACE_S, _HOME, _DATABASE_URL; InputInvalid if bad."""
+        from relayflow.store.config import database_url
+
+        env = os.environ if environ is None else environ
+        port_raw = env.get("RELAYFLOW_PORT", str(DEFAULT_PORT))
+        try:
+            port = int(port_raw)
+        except ValueError:
+            port = -1
+        if not 0 <= port <= 65535:
+            raise InputInvalid(f"RELAYFLOW_PORT must be a port number (0-65535), not {port_raw!r}")
+        grace_raw = env.get("RELAYFLOW_SHUTDOWN_GRACE_S", str(DEFAULT_SHUTDOWN_GRACE_S))
+        try:
+            grace = float(grace_raw)
+        except ValueError:
+            grace = -1.0
+        if not grace >= 0:
+            raise InputInvalid(f"RELAYFLOW_SHUTDOWN_GRACE_S must be seconds >= 0, not {grace_raw!r}")
+        return cls(
+            host=env.get("RELAYFLOW_HOST", DEFAULT_HOST) or DEFAULT_HOST,
+            port=port,
+            shutdown_grace_s=grace,
+            database_url=database_url(env),
+        )
+
+
+async def open_stores(settings: ServerSettings) -> tuple[WorkflowStore, ExecutionStore]:
+    """The SQL stores on ``settings.database_url`` (migrated); OperationalError when unreachable."""
+    from sqlalchemy.engine import make_url
+
+    from relayflow.store import config
+
+    try:
+        return await config.open_stores(settings.database_url)
+    except RelayflowError:
+        raise
+    except Exception as exc:
+        shown = make_url(settings.database_url).render_as_string(hide_password=True)
+        raise OperationalError(f"cannot open the database {shown}: {exc}") from exc
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves, so a taken port is one readable line (exit 2)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise InputInvalid(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise InputInvalid(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.setblocking(False)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: it would re-raise SIGTERM after shutting down."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class Shutdown:
+    """SIGTERM/SIGINT: the first stops accepting; a second one stops waiting."""
+
+    def __init__(self, server: uvicorn.Server) -> None:
+        self.server = server
+        self.requested_at: float | None = None
+        self.hurry = asyncio.Event()
+
+    def __call__(self, sig: signal.Signals) -> None:
+        loop = asyncio.get_running_loop()
+        if self.requested_at is None:
+            log.info("%s: shutting down", sig.name)
+            self.requested_at = loop.time()
+        else:
+            log.info("%s again: not waiting any longer", sig.name)
+            self.server.force_exit = True
+            self.hurry.set()
+        self.server.should_exit = True
+
+    def remaining(self, grace_s: float) -> float:
+        if self.requested_at is None:
+            return grace_s
+        return max(0.0, grace_s - (asyncio.get_running_loop().time() - self.requested_at))
+
+
+async def serve(settings: ServerSettings) -> None:
+    """Run the server until SIGTERM or SIGINT."""
+    sock = listen(settings.host, settings.port)
+    try:
+        workflows, executions = await open_stores(settings)
+    except BaseException:
+        sock.close()
+        raise
+    host, port = sock.getsockname()[:2]
+    services = build_services(workflows, executions, base_url=f"http://{host}:{port}")
+    config = uvicorn.Config(
+        create_app(services),
+        lifespan="off",
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
+        server_header=False,
+    )
+    server = _Server(config)
+    shutdown = Shutdown(server)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, shutdown, sig)
+    try:
+        log.info("relayflow listening on http://%s:%s", host, port)
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()
+        await close(services, shutdown.remaining(settings.shutdown_grace_s), shutdown.hurry)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def close(services: ApiServices, grace_s: float, hurry: asyncio.Event) -> None:
+    """Let runs finish within ``grace_s`` (until ``hurry``: a second signal), flush and close."""
+    if services.runs.in_flight:
+        log.info("waiting up to %.0f s for %d execution(s)", grace_s, services.runs.in_flight)
+    cancelled = await services.runs.drain(grace_s, services.engine, hurry)
+    if cancelled:
+        log.warning("cancelled %d execution(s) still running after the grace period", cancelled)
+    await services.executions.flush()
+    await services.executions.close()
+    await services.workflows.close()
+    if services.engine.expressions is not None:
+        services.engine.expressions.close()
+
+
+def run(settings: ServerSettings) -> None:
+    """Serve on uvloop when it is installed (``uvicorn[standard]``), else asyncio's loop."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(serve(settings))
