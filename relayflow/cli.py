@@ -26,6 +26,8 @@ nodes_app = typer.Typer(
     help="List node types, or show one with its parameter schema.", invoke_without_command=True
 )
 app.add_typer(nodes_app, name="nodes")
+executions_app = typer.Typer(help="List, show and prune stored executions.", no_args_is_help=True)
+app.add_typer(executions_app, name="executions")
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -139,6 +141,100 @@ def start() -> None:
     from relayflow.server import run as serve
 
     serve(ServerSettings.from_env())
+
+
+@app.command("import")
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="Workflow JSON files (an object or an array).")],
+) -> None:
+    """Import workflows into the store, inactive; print `id  name` for each; exit 2 if any failed."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from relayflow.cli_store import import_files, with_stores
+
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=len(files) < 2 or not console.is_terminal) as bar:
+        task = bar.add_task("importing", total=len(files))
+        failed = with_stores(lambda workflows, _: import_files(workflows, files, lambda: bar.advance(task)))
+    if failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def export(
+    ids: Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Workflow ids.")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Every stored workflow.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="A directory (one file per workflow) or a file.")
+    ] = None,
+) -> None:
+    """Print (or write) workflows as n8n-shaped JSON: one as an object, several as an array."""
+    from relayflow.cli_store import with_stores, workflows_to_export, write_export
+
+    wanted = list(ids or [])
+    data = with_stores(lambda workflows, _: workflows_to_export(workflows, wanted, everything))
+    write_export(data, len(wanted) == 1 and not everything, output)
+
+
+@executions_app.command("list")
+def executions_list(
+    workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow's.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="Only executions in this status.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many (newest first).")] = 50,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List stored executions, newest first."""
+    from relayflow.cli_store import execution_table, parse_status, with_stores
+    from relayflow.store.ports import ExecutionQuery
+
+    query = ExecutionQuery(workflow_id=workflow, status=parse_status(status), limit=limit)
+    page = with_stores(lambda _, executions: executions.find(query))
+    records = list(page.items)
+    if json_out:
+        typer.echo(_dump([r.to_dict(with_data=False) for r in records]))
+    elif records:
+        typer.echo(execution_table(records))
+
+
+@executions_app.command("show")
+def executions_show(
+    execution_id: Annotated[str, typer.Argument(metavar="ID")],
+    json_out: Annotated[bool, typer.Option("--json", help="The whole run record with node outputs.")] = False,
+) -> None:
+    """One execution with a per-node summary."""
+    from relayflow.cli_store import execution_header, get_execution, node_lines, with_stores
+
+    rec = with_stores(lambda _, executions: get_execution(executions, execution_id))
+    if json_out:
+        typer.echo(_dump(rec.to_dict()))
+        return
+    for line in [*execution_header(rec), "nodes:", *node_lines(rec)]:
+        typer.echo(line)
+
+
+@executions_app.command("prune")
+def executions_prune(
+    max_age_hours: Annotated[
+        float | None,
+        typer.Option("--max-age-hours", help="Default RELAYFLOW_EXECUTIONS_MAX_AGE_HOURS; 0: off."),
+    ] = None,
+    max_count: Annotated[
+        int | None,
+        typer.Option("--max-count", help="Default RELAYFLOW_EXECUTIONS_MAX_COUNT; keep the newest N."),
+    ] = None,
+) -> None:
+    """Delete finished executions older than the age or beyond the count (never running/waiting)."""
+    from relayflow.cli_store import max_age, with_stores
+    from relayflow.store.retention import RetentionSettings, prune
+
+    settings = RetentionSettings.from_env()
+    age = max_age(max_age_hours) if max_age_hours is not None else settings.max_age
+    if max_count is not None and max_count < 0:
+        _bad_input(f"--max-count must not be negative, not {max_count}")
+    count = max_count if max_count is not None else settings.max_count
+    deleted = with_stores(lambda _, executions: prune(executions, max_age=age, max_count=count))
+    typer.echo(f"deleted {deleted} executions")
 
 
 @nodes_app.callback()

@@ -16,13 +16,14 @@ import os
 import signal
 import socket
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import uvicorn
 
 from relayflow.api import ApiServices, build_services, create_app
 from relayflow.errors import InputInvalid, OperationalError, RelayflowError
-from relayflow.store.ports import ExecutionStore, WorkflowStore
+from relayflow.store.ports import ExecutionStore, FiredSlotStore, WorkflowStore
+from relayflow.triggers.scheduler import Scheduler, SchedulerSettings
 
 log = logging.getLogger("relayflow.server")
 
@@ -39,10 +40,12 @@ class ServerSettings:
     # an async SQLAlchemy URL; relayflow/store/config.py derives it from RELAYFLOW_HOME and
     # RELAYFLOW_DATABASE_URL (SQLite under RELAYFLOW_HOME by default)
     database_url: str = "sqlite+aiosqlite:///relayflow.db"
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
-        """Read RELAYFLOW_HOST, _PORT, _SHUTDOWN_GRACE_S, _HOME, _DATABASE_URL; InputInvalid if bad."""
+        """Read RELAYFLOW_HOST, _PORT, _SHUTDOWN_GRACE_S, _HOME, _DATABASE_URL, _SCHEDULER_REFRESH_S
+        and _SCHEDULE_MISFIRE; InputInvalid if bad."""
         from relayflow.store.config import database_url
 
         env = os.environ if environ is None else environ
@@ -65,6 +68,7 @@ class ServerSettings:
             port=port,
             shutdown_grace_s=grace,
             database_url=database_url(env),
+            scheduler=SchedulerSettings.from_env(env),
         )
 
 
@@ -81,6 +85,46 @@ async def open_stores(settings: ServerSettings) -> tuple[WorkflowStore, Executio
     except Exception as exc:
         shown = make_url(settings.database_url).render_as_string(hide_password=True)
         raise OperationalError(f"cannot open the database {shown}: {exc}") from exc
+
+
+async def open_fired_slots(settings: ServerSettings) -> FiredSlotStore:
+    """The scheduler's fired-slot store on ``settings.database_url``; OperationalError when unreachable."""
+    from sqlalchemy.engine import make_url
+
+    from relayflow.store.sql.fired_slots import open_fired_slots as open_sql
+
+    try:
+        return await open_sql(settings.database_url)
+    except Exception as exc:
+        shown = make_url(settings.database_url).render_as_string(hide_password=True)
+        raise OperationalError(f"cannot open the database {shown}: {exc}") from exc
+
+
+def start_scheduler(services: ApiServices, slots: FiredSlotStore, settings: SchedulerSettings) -> Scheduler:
+    """The scheduler on the API's stores and engine, its loop running as a task (``scheduler.loop``)."""
+    scheduler = Scheduler(
+        services.workflows,
+        slots,
+        services.engine,
+        refresh_s=settings.refresh_s,
+        misfire=settings.misfire,
+    )
+    scheduler.loop = asyncio.create_task(scheduler.run(), name="scheduler")
+    return scheduler
+
+
+async def stop_scheduler(scheduler: Scheduler, grace_s: float) -> None:
+    """Stop firing, let scheduled runs finish within ``grace_s``, cancel the rest."""
+    scheduler.stop()
+    if scheduler.loop is not None:
+        try:
+            await scheduler.loop
+        except Exception:
+            log.exception("the scheduler failed")
+    cancelled = await scheduler.drain(grace_s)
+    if cancelled:
+        log.warning("cancelled %d scheduled execution(s) still running after the grace period", cancelled)
+    await scheduler.slots.close()
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -143,8 +187,16 @@ async def serve(settings: ServerSettings) -> None:
     except BaseException:
         sock.close()
         raise
+    try:
+        slots = await open_fired_slots(settings)
+    except BaseException:
+        sock.close()
+        await executions.close()
+        await workflows.close()
+        raise
     host, port = sock.getsockname()[:2]
     services = build_services(workflows, executions, base_url=f"http://{host}:{port}")
+    scheduler = start_scheduler(services, slots, settings.scheduler)
     config = uvicorn.Config(
         create_app(services),
         lifespan="off",
@@ -161,6 +213,7 @@ async def serve(settings: ServerSettings) -> None:
         await server.serve(sockets=[sock])
     finally:
         sock.close()
+        await stop_scheduler(scheduler, shutdown.remaining(settings.shutdown_grace_s))
         await close(services, shutdown.remaining(settings.shutdown_grace_s), shutdown.hurry)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from relayflow.api import executions, health, node_types, problems, workflows
+from relayflow.api import executions, health, node_types, problems, webhooks, workflows
 from relayflow.api.deps import JsonResponse
 from relayflow.api.security import authenticate
 from relayflow.api.services import ApiServices
+from relayflow.api.webhook_routes import load_routes
 
 API_PREFIX = "/api/v1"
 
@@ -22,8 +25,17 @@ def _version() -> str:
 
 
 def create_app(services: ApiServices) -> FastAPI:
-    """The REST API over ``services``: routes under /api/v1, probes at the root."""
+    """The REST API over ``services``: routes under /api/v1, webhooks under /webhook, probes at
+    the root. At startup the webhook routes are built from the active workflows (a request that
+    comes first, as through httpx.ASGITransport, builds them itself)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await load_routes(services)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="relayflow",
         version=_version(),
         openapi_url=f"{API_PREFIX}/openapi.json",
@@ -38,4 +50,5 @@ def create_app(services: ApiServices) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(webhooks.router)
     return app

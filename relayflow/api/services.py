@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from relayflow.errors import InputInvalid
 from relayflow.nodes.registry import Registry
 from relayflow.runtime import FileWorkflowLoader, build_engine
 from relayflow.store.ports import ExecutionQuery, ExecutionStore, WorkflowQuery, WorkflowStore
+from relayflow.triggers.webhooks import RouteTable
 from relayflow.workflow.model import Workflow
 from relayflow.workflow.parse import parse_workflow
 
@@ -125,12 +127,37 @@ class StoreWorkflowLoader:
         return parse_workflow(stored.data, source=f"workflow {wanted}", registry=self.registry)
 
 
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        raise InputInvalid(f"{name} must be an integer, not {raw!r}") from None
+    if value < 1:
+        raise InputInvalid(f"{name} must be at least 1, not {value}")
+    return value
+
+
 @dataclass
 class ApiServices:
     workflows: WorkflowStore
     executions: ExecutionStore
     engine: Engine
     runs: RunTracker
+    # webhook routes of the active workflows; built from the store on first use (see webhooks.py)
+    routes: RouteTable = field(default_factory=RouteTable)
+    routes_loaded: bool = False
+    routes_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # one-shot webhooks armed for a test (/webhook-test/...), whether the workflow is active or not
+    test_routes: RouteTable = field(default_factory=RouteTable)
+    # execution id → the Future that Respond to Webhook resolves (shared with the engine)
+    webhook_responses: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
+    # webhook requests admitted but whose execution has not started yet
+    admitting: int = 0
+    max_in_flight: int = field(default_factory=lambda: _env_int("RELAYFLOW_MAX_IN_FLIGHT", 256))
+    max_body_bytes: int = field(
+        default_factory=lambda: _env_int("RELAYFLOW_WEBHOOK_MAX_BODY_BYTES", 16 * 1024 * 1024)
+    )
 
     @property
     def registry(self) -> Registry:
@@ -152,11 +179,15 @@ def build_services(
 ) -> ApiServices:
     """Wire an engine whose RunStore is ``executions`` and whose events go through a RunTracker."""
     runs = RunTracker(downstream=events)
+    responses: dict[str, asyncio.Future[Any]] = {}
     engine = build_engine(
+        webhook_responses=responses,
         registry=registry,
         store=executions,
         events=runs,
         workflows=StoreWorkflowLoader(workflows, registry),
         **engine_overrides,
     )
-    return ApiServices(workflows=workflows, executions=executions, engine=engine, runs=runs)
+    return ApiServices(
+        workflows=workflows, executions=executions, engine=engine, runs=runs, webhook_responses=responses
+    )

@@ -16,7 +16,8 @@ from relayflow.api.bodies import (
     workflow_json,
 )
 from relayflow.api.deps import JsonResponse, Services
-from relayflow.errors import NotFound
+from relayflow.api.webhook_routes import load_routes, registrations, replace
+from relayflow.errors import InputInvalid, NotFound
 from relayflow.store.ports import StoredWorkflow, WorkflowQuery
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
@@ -63,43 +64,83 @@ async def get_workflow(services: Services, workflow_id: str) -> JsonResponse:
     return JsonResponse(workflow_json(await stored_workflow(services, workflow_id)))
 
 
+async def save(services: Services, current: StoredWorkflow, wf: WorkflowBody) -> JsonResponse:
+    """Store ``wf`` over ``current``; an active workflow's webhooks move to the new version first
+    (a path taken by another workflow answers 409 and nothing changes)."""
+    table = await load_routes(services)
+    old = registrations(current.id, current.data, services.registry) if current.active else []
+    if current.active:
+        replace(table, current.id, registrations(current.id, wf.data, services.registry), old)
+    try:
+        stored = await services.workflows.update(
+            current.id, wf.data, expected_version=wf.version_id, tags=wf.tags
+        )
+    except BaseException:
+        if current.active:
+            replace(table, current.id, old)
+        raise
+    return JsonResponse(workflow_json(stored))
+
+
 @router.put("/{workflow_id}")
 async def replace_workflow(services: Services, workflow_id: str, body: WorkflowJson) -> JsonResponse:
     """Replace the workflow; a `versionId` other than the current one answers 409."""
-    await stored_workflow(services, workflow_id)
-    wf = WorkflowBody(body, services.registry)
-    stored = await services.workflows.update(
-        workflow_id, wf.data, expected_version=wf.version_id, tags=wf.tags
-    )
-    return JsonResponse(workflow_json(stored))
+    current = await stored_workflow(services, workflow_id)
+    return await save(services, current, WorkflowBody(body, services.registry))
 
 
 @router.patch("/{workflow_id}")
 async def patch_workflow(services: Services, workflow_id: str, body: WorkflowJson) -> JsonResponse:
     """Replace the top-level fields sent, keep the others."""
     current = await stored_workflow(services, workflow_id)
-    wf = WorkflowBody({**strip_meta(current.data), **body}, services.registry)
-    stored = await services.workflows.update(
-        workflow_id, wf.data, expected_version=wf.version_id, tags=wf.tags
+    return await save(
+        services, current, WorkflowBody({**strip_meta(current.data), **body}, services.registry)
     )
-    return JsonResponse(workflow_json(stored))
 
 
 @router.delete("/{workflow_id}", status_code=204)
 async def delete_workflow(services: Services, workflow_id: str) -> Response:
     if not await services.workflows.delete(workflow_id):
         raise NotFound(f"no workflow {workflow_id!r}")
+    (await load_routes(services)).remove_workflow(workflow_id)
+    services.test_routes.remove_workflow(workflow_id)
     return Response(status_code=204)
 
 
 @router.post("/{workflow_id}/activate")
 async def activate_workflow(services: Services, workflow_id: str) -> JsonResponse:
-    return JsonResponse(workflow_json(await services.workflows.set_active(workflow_id, True)))
+    """Register the workflow's webhooks, then mark it active; a webhook path another active
+    workflow uses answers 409 and the workflow stays as it was."""
+    current = await stored_workflow(services, workflow_id)
+    table = await load_routes(services)
+    old = registrations(workflow_id, current.data, services.registry) if current.active else []
+    replace(table, workflow_id, registrations(workflow_id, current.data, services.registry), old)
+    try:
+        stored = await services.workflows.set_active(workflow_id, True)
+    except BaseException:
+        replace(table, workflow_id, old)
+        raise
+    return JsonResponse(workflow_json(stored))
 
 
 @router.post("/{workflow_id}/deactivate")
 async def deactivate_workflow(services: Services, workflow_id: str) -> JsonResponse:
-    return JsonResponse(workflow_json(await services.workflows.set_active(workflow_id, False)))
+    stored = await services.workflows.set_active(workflow_id, False)
+    (await load_routes(services)).remove_workflow(workflow_id)
+    return JsonResponse(workflow_json(stored))
+
+
+@router.post("/{workflow_id}/test-webhook")
+async def arm_test_webhook(services: Services, workflow_id: str) -> JsonResponse:
+    """Listen once at `/webhook-test/<path>` for each Webhook node (active or not); the next
+    request there runs the workflow in mode `manual` and disarms the listener."""
+    current = await stored_workflow(services, workflow_id)
+    regs = registrations(workflow_id, current.data, services.registry)
+    if not regs:
+        raise InputInvalid(f"workflow {workflow_id!r} has no enabled Webhook node")
+    replace(services.test_routes, workflow_id, regs)
+    urls = [{"method": r.method, "path": r.path, "url": f"/webhook-test/{r.path}"} for r in regs]
+    return JsonResponse({"webhooks": urls})
 
 
 @router.get("/{workflow_id}/versions")
@@ -124,9 +165,9 @@ async def rollback_workflow(services: Services, workflow_id: str, body: Rollback
     version = await services.workflows.version(workflow_id, body.versionId)
     if version is None:
         raise NotFound(f"workflow {workflow_id!r} has no version {body.versionId!r}")
+    current = await stored_workflow(services, workflow_id)
     wf = WorkflowBody(strip_meta(version.data), services.registry)
-    stored = await services.workflows.update(workflow_id, wf.data)
-    return JsonResponse(workflow_json(stored))
+    return await save(services, current, wf)
 
 
 @router.get("/{workflow_id}/export")

@@ -85,6 +85,8 @@ class EngineServices:
     # keep node outputs in the run record (per-node history)
     save_node_output: bool = True
     http: Any = None
+    # the server's pending webhook answers, keyed by execution id (Respond to Webhook fills them)
+    webhook_responses: Any = None
 
 
 class Engine:

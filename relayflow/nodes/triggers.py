@@ -9,6 +9,7 @@ options release after release) but type the ones they do.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relayflow.engine.context import NodeContext
 from relayflow.engine.items import Items, NodeOutput, passthrough
+from relayflow.errors import ParameterInvalid
 from relayflow.nodes.spec import EmptyParams, N8nAlias, NodeSpec
 
 
@@ -234,8 +236,59 @@ def _respond_outputs(params: Any) -> tuple[str, ...]:
     return ("main",)
 
 
+@dataclass(frozen=True)
+class WebhookAnswer:
+    """What Respond to Webhook tells the server to answer: ``body`` is JSON-able, or str for text."""
+
+    status: int
+    headers: dict[str, str]
+    body: Any
+    kind: Literal["json", "text", "empty"]
+
+
+def _json_body(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return orjson.loads(value) if value.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise ParameterInvalid(f"responseBody is not valid JSON: {exc}") from exc
+
+
+def _keyed(params: RespondParams, value: Any) -> Any:
+    return {params.options.responseKey: value} if params.options.responseKey else value
+
+
+def webhook_answer(items: Items, params: RespondParams) -> WebhookAnswer:
+    """The HTTP answer ``params`` describe for ``items`` (n8n's Respond to Webhook semantics)."""
+    opts = params.options
+    headers = {h.name: h.value for h in opts.responseHeaders.entries if h.name}
+    how = params.respondWith
+    if how == "json":
+        return WebhookAnswer(opts.responseCode, headers, _json_body(params.responseBody), "json")
+    if how == "text":
+        return WebhookAnswer(opts.responseCode, headers, str(params.responseBody or ""), "text")
+    if how == "allIncomingItems":
+        body = _keyed(params, [it.get("json", {}) for it in items])
+        return WebhookAnswer(opts.responseCode, headers, body, "json")
+    if how == "firstIncomingItem":
+        body = _keyed(params, items[0].get("json", {}) if items else {})
+        return WebhookAnswer(opts.responseCode, headers, body, "json")
+    if how == "redirect":
+        code = opts.responseCode if 300 <= opts.responseCode < 400 else 307
+        return WebhookAnswer(code, {**headers, "Location": params.redirectURL}, None, "empty")
+    if how == "noData":
+        return WebhookAnswer(opts.responseCode, headers, None, "empty")
+    raise ParameterInvalid(f"respondWith {how!r} is not supported yet")
+
+
 async def _respond(ctx: NodeContext, items: Items, params: RespondParams) -> NodeOutput:
-    """Run without a waiting webhook request: pass the items through (the server answers later)."""
+    """Fill the response slot of the webhook request that started this execution, if any; pass
+    the items through. The first Respond to Webhook node that runs decides the answer."""
+    slots = getattr(ctx.services, "webhook_responses", None)
+    slot = slots.get(ctx.execution_id) if slots is not None else None
+    if slot is not None and not slot.done():
+        slot.set_result(webhook_answer(items, params))
     out: NodeOutput = [passthrough(items)]
     if params.options.enableResponseOutput:
         out.append([])

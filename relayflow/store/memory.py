@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from relayflow.engine.memory import SystemClock
 from relayflow.engine.ports import Clock
-from relayflow.engine.run import ExecutionRecord, NodeRun
+from relayflow.engine.run import ExecutionRecord, ExecutionStatus, NodeRun
 from relayflow.errors import Conflict, NotFound
 from relayflow.store.common import (
     check_limit,
@@ -190,6 +190,25 @@ class MemoryExecutionStore:
 
     async def delete(self, execution_id: str) -> bool:
         return self._records.pop(execution_id, None) is not None
+
+    async def prune(self, *, before: datetime | None, keep_newest: int | None, limit: int) -> int:
+        def key(r: ExecutionRecord) -> tuple[datetime, str]:
+            return (utc(r.started_at), r.id)
+
+        newest = sorted(self._records.values(), key=key, reverse=True)
+        kept = {r.id for r in newest[:keep_newest]} if keep_newest is not None else None
+        cutoff = utc(before) if before is not None else None
+        doomed = [
+            r
+            for r in reversed(newest)
+            if ExecutionStatus(r.status).terminal
+            and (
+                (cutoff is not None and utc(r.started_at) < cutoff) or (kept is not None and r.id not in kept)
+            )
+        ][:limit]
+        for r in doomed:
+            del self._records[r.id]
+        return len(doomed)
 
     async def flush(self) -> None:
         return None

@@ -103,7 +103,30 @@ class ExecutionStore(RunStore, Protocol):
 
     async def delete(self, execution_id: str) -> bool: ...
 
+    async def prune(self, *, before: datetime | None, keep_newest: int | None, limit: int) -> int:
+        """Delete up to ``limit`` terminal executions, oldest first, in one transaction: those
+        started before ``before`` and those not among the newest ``keep_newest`` executions (of
+        any status). Running and waiting executions are never deleted. Returns how many were."""
+
     async def flush(self) -> None:
         """Write out anything a background writer still holds (shutdown, tests)."""
+
+    async def close(self) -> None: ...
+
+
+class FiredSlotStore(Protocol):
+    """Which schedule slots have fired: the rule that makes a slot fire at most once.
+
+    A slot is one fire time of one schedule node; rules that fire at the same instant share it
+    (``slot_key`` names it). ``claim`` is decided by the store's uniqueness rule, not by a lock,
+    so any number of schedulers can share the store.
+    """
+
+    async def claim(self, workflow_id: str, node: str, slot_key: str, fire_at: datetime) -> bool:
+        """True only for the first claimer of the slot at ``fire_at`` of (workflow, node).
+        False also when the workflow no longer exists."""
+
+    async def last_fired(self, workflow_id: str, node: str) -> datetime | None:
+        """The latest claimed slot time of (workflow, node), or None."""
 
     async def close(self) -> None: ...

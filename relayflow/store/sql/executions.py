@@ -8,9 +8,11 @@ when a trigger may be acknowledged); node runs go through the batching ``NodeRun
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, delete, false, func, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relayflow.engine.run import ExecutionRecord, ExecutionStatus, NodeRun, NodeRunStatus, Source
 from relayflow.store.common import check_limit, decode_cursor, encode_cursor, utc
@@ -19,6 +21,7 @@ from relayflow.store.sql.db import Database
 from relayflow.store.sql.models import executions, node_runs
 from relayflow.store.sql.writer import NodeRunWriter, insert_node_runs
 
+_TERMINAL = [s.value for s in ExecutionStatus if s.terminal]
 _MUTABLE = ("workflow_id", "workflow_name", "mode", "status", "finished_at", "error", "last_node")
 
 
@@ -98,12 +101,44 @@ class SqlExecutionStore:
             result = await conn.execute(delete(executions).where(executions.c.id == execution_id))
         return bool(result.rowcount)
 
+    async def prune(self, *, before: datetime | None, keep_newest: int | None, limit: int) -> int:
+        col = executions.c
+        async with self._db.write() as conn:
+            stmt = select(col.id).where(col.status.in_(_TERMINAL))
+            doomed = []
+            if before is not None:
+                doomed.append(col.started_at < utc(before))
+            if keep_newest is not None:
+                doomed.append(await _beyond_newest(conn, keep_newest))
+            if not doomed:
+                return 0
+            stmt = stmt.where(or_(*doomed)).order_by(col.started_at, col.id).limit(limit)
+            ids = list((await conn.scalars(stmt)).all())
+            if ids:
+                await conn.execute(delete(executions).where(col.id.in_(ids)))
+        for id_ in ids:
+            self._next_seq.pop(id_, None)
+        return len(ids)
+
     async def flush(self) -> None:
         await self._writer.flush()
 
     async def close(self) -> None:
         await self._writer.close()
         await self._db.release()
+
+
+async def _beyond_newest(conn: AsyncConnection, keep: int) -> ColumnElement[bool]:
+    """Rows older (by started_at, id) than the ``keep``-th newest execution."""
+    col = executions.c
+    if keep <= 0:
+        return true()
+    stmt = select(col.started_at, col.id).order_by(col.started_at.desc(), col.id.desc())
+    last = (await conn.execute(stmt.offset(keep - 1).limit(1))).first()
+    if last is None:
+        return false()
+    at, id_ = last
+    return or_(col.started_at < at, and_(col.started_at == at, col.id < id_))
 
 
 def _execution_row(record: ExecutionRecord) -> dict[str, Any]:

@@ -1,0 +1,88 @@
+"""Which webhook routes the active workflows hold: built from the store, kept in ``services.routes``.
+
+Every enabled Webhook node of an active workflow registers its path (the node's ``webhookId``
+when the path is empty) once per HTTP method. A path held by another active workflow is a
+``Conflict`` (409) and leaves the table as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from relayflow.api.services import ApiServices
+from relayflow.errors import Conflict, InputInvalid, RelayflowError
+from relayflow.nodes.registry import Registry
+from relayflow.nodes.triggers import WEBHOOK, WebhookParams
+from relayflow.store.ports import WorkflowQuery
+from relayflow.triggers.webhooks import Registration, RouteTable
+from relayflow.workflow.parse import parse_workflow
+
+log = logging.getLogger("relayflow.api")
+
+
+def registrations(workflow_id: str, data: dict[str, Any], registry: Registry) -> list[Registration]:
+    """The routes of the workflow's enabled Webhook nodes; raises on an invalid node."""
+    wf = parse_workflow(data, source=f"workflow {workflow_id}", registry=registry)
+    out: list[Registration] = []
+    for node in wf.nodes:
+        if node.disabled:
+            continue
+        resolved = registry.resolve(node.type, node.typeVersion)
+        if resolved.spec.type != WEBHOOK.type:
+            continue
+        params = WebhookParams.model_validate(resolved.parameters(node.parameters))
+        if params.authentication != "none" or params.options.ipWhitelist:
+            # refused rather than served unprotected until credentials arrive
+            raise InputInvalid(
+                f"the Webhook node {node.name!r} uses authentication or an IP allow-list, "
+                "which relayflow does not enforce yet"
+            )
+        path = params.path or str(getattr(node, "webhookId", "") or "")
+        if not path:
+            raise InputInvalid(f"the Webhook node {node.name!r} has no path")
+        out.extend(
+            Registration(m, path, workflow_id, node.name, {"params": params}) for m in params.methods()
+        )
+    return out
+
+
+def replace(
+    table: RouteTable, workflow_id: str, new: Sequence[Registration], old: Sequence[Registration] = ()
+) -> None:
+    """Swap the workflow's routes for ``new``; on a Conflict put ``old`` back and raise."""
+    table.remove_workflow(workflow_id)
+    try:
+        for reg in new:
+            table.add(reg)
+    except Conflict:
+        table.remove_workflow(workflow_id)
+        for reg in old:
+            table.add(reg)
+        raise
+
+
+async def load_routes(services: ApiServices) -> RouteTable:
+    """The route table, built from the active workflows the first time it is needed."""
+    if services.routes_loaded:
+        return services.routes
+    async with services.routes_lock:
+        if not services.routes_loaded:
+            await _rebuild(services)
+            services.routes_loaded = True
+    return services.routes
+
+
+async def _rebuild(services: ApiServices) -> None:
+    cursor: str | None = None
+    while True:
+        page = await services.workflows.find(WorkflowQuery(active=True, limit=250, cursor=cursor))
+        for stored in page.items:
+            try:
+                replace(services.routes, stored.id, registrations(stored.id, stored.data, services.registry))
+            except RelayflowError as exc:  # one bad workflow must not keep the others offline
+                log.error("webhooks of workflow %s not registered: %s", stored.id, exc)
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor

@@ -1,0 +1,213 @@
+"""``/webhook/{path}``: an HTTP request starts the active workflow whose Webhook node listens there.
+
+Order of checks: route (404, 405 with ``Allow``), backpressure (503 with ``Retry-After`` when
+``max_in_flight`` executions run), body size (413, from Content-Length and while reading),
+body decoding (422). The execution (mode ``webhook``) starts at the Webhook node and is recorded
+before any answer; the node's ``responseMode`` says when and what to answer (webhook_answers.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from relayflow.api.deps import Services
+from relayflow.api.problems import problem
+from relayflow.api.services import ApiServices
+from relayflow.api.webhook_answers import NOSNIFF, answer_execution, answer_received
+from relayflow.api.webhook_routes import load_routes
+from relayflow.engine.items import Item
+from relayflow.errors import InputInvalid, NotFound
+from relayflow.nodes.triggers import WebhookParams
+from relayflow.triggers.webhooks import (
+    METHODS,
+    Match,
+    MethodNotAllowed,
+    RouteTable,
+    Upload,
+    decode_body,
+    webhook_item,
+)
+from relayflow.workflow.model import Workflow
+from relayflow.workflow.parse import parse_workflow
+
+router = APIRouter(tags=["webhooks"])
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Admission:
+    """A request counted against ``max_in_flight`` until its execution task exists."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self.services = services
+        self.held = True
+        services.admitting += 1
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.services.admitting -= 1
+
+
+@dataclass(frozen=True)
+class Listener:
+    table: RouteTable
+    mode: str  # the execution's mode
+    item_mode: str  # ``executionMode`` in the Webhook node's item (n8n's names)
+    one_shot: bool = False  # a test listener serves one request, then disarms
+
+
+@router.api_route("/webhook/{path:path}", methods=list(METHODS), include_in_schema=False)
+async def production_webhook(request: Request, path: str, services: Services) -> Response:
+    """The active workflows' webhooks."""
+    listener = Listener(await load_routes(services), "webhook", "production")
+    return await _handle(request, path, services, listener)
+
+
+@router.api_route("/webhook-test/{path:path}", methods=list(METHODS), include_in_schema=False)
+async def test_webhook(request: Request, path: str, services: Services) -> Response:
+    """A webhook armed by ``POST /api/v1/workflows/{id}/test-webhook``: runs once, mode manual."""
+    listener = Listener(services.test_routes, "manual", "test", one_shot=True)
+    return await _handle(request, path, services, listener)
+
+
+async def _handle(request: Request, path: str, services: ApiServices, listener: Listener) -> Response:
+    found = listener.table.lookup(request.method, path)
+    if isinstance(found, MethodNotAllowed):
+        response = problem(
+            405,
+            "method_not_allowed",
+            f"webhook /{path.strip('/')} does not accept {request.method}",
+            instance=request.url.path,
+        )
+        response.headers["Allow"] = ", ".join(found.allowed)
+        return response
+    if not isinstance(found, Match):
+        raise NotFound(f"no webhook {request.method} /{found.path} is registered")
+    if services.runs.in_flight + services.admitting >= services.max_in_flight:
+        response = problem(
+            503, "overloaded", "too many executions in flight; retry later", instance=request.url.path
+        )
+        response.headers["Retry-After"] = "1"
+        return response
+    if listener.one_shot:
+        listener.table.remove_workflow(found.registration.workflow_id)
+    admission = Admission(services)
+    try:
+        return await _serve(request, services, (found, listener), admission)
+    finally:
+        admission.release()
+
+
+async def _serve(
+    request: Request, services: ApiServices, target: tuple[Match, Listener], admission: Admission
+) -> Response:
+    found, listener = target
+    try:
+        raw = await _read_body(request, services.max_body_bytes)
+        body, uploads = await _decode(request, raw)
+    except BodyTooLarge:
+        limit = services.max_body_bytes
+        return problem(
+            413, "payload_too_large", f"the body is larger than {limit} bytes", instance=request.url.path
+        )
+    reg = found.registration
+    item = webhook_item(
+        method=request.method,
+        path=reg.path,
+        headers=dict(request.headers),
+        query=request.query_params.multi_items(),
+        params=found.params,
+        body=body,
+        uploads=uploads,
+        webhook_url=str(request.url.replace(query="")),
+        mode=listener.item_mode,
+    )
+    stored = await services.workflows.get(reg.workflow_id)
+    if stored is None:  # deleted behind our back: forget its routes
+        listener.table.remove_workflow(reg.workflow_id)
+        raise NotFound(f"no webhook {request.method} /{reg.path} is registered")
+    wf = parse_workflow(stored.data, source=f"workflow {stored.id}", registry=services.registry)
+    params: WebhookParams = reg.options["params"]
+    return await _run(services, admission, (wf, reg.node, params, listener.mode), item)
+
+
+async def _run(
+    services: ApiServices, admission: Admission, target: tuple[Workflow, str, WebhookParams, str], item: Item
+) -> Response:
+    wf, node, params, mode = target
+    execution_id = uuid.uuid4().hex
+    slot: asyncio.Future[Any] | None = None
+    if params.responseMode == "responseNode":
+        slot = asyncio.get_running_loop().create_future()
+        services.webhook_responses[execution_id] = slot
+    try:
+        run = services.engine.run(
+            wf, start_node=node, mode=mode, input_items=[item], execution_id=execution_id
+        )
+        try:
+            task = await services.runs.start(execution_id, run)
+        finally:
+            admission.release()
+        if params.responseMode == "onReceived":
+            return answer_received(params)
+        return await answer_execution(params, task, slot)
+    finally:
+        services.webhook_responses.pop(execution_id, None)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _replay(raw: bytes) -> AsyncGenerator[bytes, None]:
+    yield raw
+
+
+async def _decode(request: Request, raw: bytes) -> tuple[Any, list[Upload]]:
+    """The ``body`` field and the uploaded files: multipart through Starlette's parser."""
+    ctype = request.headers.get("content-type", "")
+    if not ctype.lower().startswith("multipart/form-data"):
+        return decode_body(ctype, raw), []
+    try:
+        form = await MultiPartParser(request.headers, _replay(raw), max_part_size=len(raw) + 1).parse()
+    except MultiPartException as exc:
+        raise InputInvalid(f"the multipart body is invalid: {exc.message}") from exc
+    fields: dict[str, Any] = {}
+    uploads: list[Upload] = []
+    try:
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                data = await value.read()
+                uploads.append(Upload(key, value.filename, value.content_type or "", data))
+            elif key in fields:
+                prev = fields[key]
+                fields[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+            else:
+                fields[key] = value
+    finally:
+        await form.close()
+    return fields, uploads
+
+
+__all__ = ["NOSNIFF", "router"]
