@@ -110,6 +110,7 @@ def start_scheduler(services: ApiServices, slots: FiredSlotStore, settings: Sche
         misfire=settings.misfire,
     )
     scheduler.loop = asyncio.create_task(scheduler.run(), name="scheduler")
+    services.on_workflows_changed = scheduler.wake
     return scheduler
 
 

@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from relayflow.api import executions, health, node_types, problems, webhooks, workflows
+from relayflow.api import events, executions, health, metrics, node_types, problems, webhooks, workflows
 from relayflow.api.deps import JsonResponse
 from relayflow.api.security import authenticate
 from relayflow.api.services import ApiServices
@@ -46,9 +46,10 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.services = services
     problems.install(app)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authenticate)])
-    for module in (workflows, executions, node_types):
+    for module in (workflows, executions, events, node_types):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(webhooks.router)
     return app

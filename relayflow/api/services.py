@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from relayflow.api.event_hub import EventHub
 from relayflow.engine.executor import Engine
 from relayflow.engine.ports import EventSink
 from relayflow.engine.run import ExecutionRecord
 from relayflow.errors import InputInvalid
+from relayflow.metrics import Metrics
 from relayflow.nodes.registry import Registry
 from relayflow.runtime import FileWorkflowLoader, build_engine
 from relayflow.store.ports import ExecutionQuery, ExecutionStore, WorkflowQuery, WorkflowStore
@@ -24,17 +26,25 @@ from relayflow.workflow.parse import parse_workflow
 log = logging.getLogger("relayflow.api")
 
 STARTED_EVENT = "execution.started"
+FINISHED_EVENT = "execution.finished"
 
 
 class RunTracker:
     """Keeps the executions started through the API, as tasks in a set.
 
     It is also the engine's ``EventSink``: ``execution.started`` (sent once the store recorded
-    the start) releases whoever waits in ``start``; every event goes on to ``downstream``.
+    the start) releases whoever waits in ``start``; every event is published to ``hub`` (the
+    live event streams) and goes on to ``downstream``. Executions' starts and ends feed
+    ``metrics``; so do the node runs of the executions it keeps.
     """
 
-    def __init__(self, downstream: EventSink | None = None) -> None:
+    def __init__(
+        self, downstream: EventSink | None = None, hub: EventHub | None = None, metrics: Metrics | None = None
+    ) -> None:
+        self.metrics = metrics or Metrics()
+        self._node_types: dict[str, dict[str, str]] = {}  # execution id → node name → node type
         self.downstream = downstream
+        self.hub = hub or EventHub()
         self._tasks: dict[str, asyncio.Task[ExecutionRecord]] = {}
         self._started: dict[str, asyncio.Future[None]] = {}
 
@@ -43,13 +53,25 @@ class RunTracker:
             waiter = self._started.pop(str(data.get("executionId")), None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+            self.metrics.execution_started(str(data.get("executionId")), str(data.get("mode")))
+        elif event == FINISHED_EVENT:
+            self.metrics.execution_finished(str(data.get("executionId")), str(data.get("status")))
+        self.hub.emit(event, data)
         if self.downstream is not None:
             self.downstream.emit(event, data)
 
     async def start(
-        self, execution_id: str, run: Coroutine[Any, Any, ExecutionRecord]
+        self,
+        execution_id: str,
+        run: Coroutine[Any, Any, ExecutionRecord],
+        workflow: Workflow | None = None,
     ) -> asyncio.Task[ExecutionRecord]:
-        """Run ``run`` in the background; return once its start is recorded (or it ended)."""
+        """Run ``run`` in the background; return once its start is recorded (or it ended).
+
+        With ``workflow`` (the one ``run`` executes), its node runs' durations go to the metrics
+        by node type when it ends."""
+        if workflow is not None:
+            self._node_types[execution_id] = {n.name: n.type for n in workflow.nodes}
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._started[execution_id] = waiter
         task = asyncio.create_task(run, name=f"execution {execution_id}")
@@ -66,11 +88,21 @@ class RunTracker:
         return task
 
     def _forget(self, task: asyncio.Task[ExecutionRecord]) -> None:
+        types: dict[str, str] = {}
         for key, value in list(self._tasks.items()):
             if value is task:
                 del self._tasks[key]
-        if not task.cancelled() and task.exception() is not None:
+                types = self._node_types.pop(key, {})
+                self.metrics.execution_crashed(key)
+        if task.cancelled():
+            return
+        if task.exception() is not None:
             log.error("execution task failed", exc_info=task.exception())
+            return
+        for node_run in task.result().node_runs:
+            node_type = types.get(node_run.node)
+            if node_type is not None and node_run.finished_at is not None:
+                self.metrics.node_ran(node_type, node_run.duration_ms / 1000)
 
     def task(self, execution_id: str) -> asyncio.Task[ExecutionRecord] | None:
         return self._tasks.get(execution_id)
@@ -159,9 +191,26 @@ class ApiServices:
         default_factory=lambda: _env_int("RELAYFLOW_WEBHOOK_MAX_BODY_BYTES", 16 * 1024 * 1024)
     )
 
+    # called after a workflow is saved, deleted or (de)activated (server.py: the scheduler's wake)
+    on_workflows_changed: Callable[[], None] | None = None
+
     @property
     def registry(self) -> Registry:
         return self.engine.services.registry
+
+    @property
+    def metrics(self) -> Metrics:
+        """What ``GET /metrics`` exposes (api/metrics.py)."""
+        return self.runs.metrics
+
+    @property
+    def events(self) -> EventHub:
+        """The live events of the executions run here (api/events.py streams them)."""
+        return self.runs.hub
+
+    def workflows_changed(self) -> None:
+        if self.on_workflows_changed is not None:
+            self.on_workflows_changed()
 
     async def ready(self) -> None:
         """Raises when a store does not answer."""

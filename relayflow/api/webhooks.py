@@ -9,8 +9,9 @@ before any answer; the node's ``responseMode`` says when and what to answer (web
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +20,12 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from relayflow.api.deps import Services
-from relayflow.api.problems import problem
+from relayflow.api.problems import problem, status_for
 from relayflow.api.services import ApiServices
 from relayflow.api.webhook_answers import NOSNIFF, answer_execution, answer_received
 from relayflow.api.webhook_routes import load_routes
 from relayflow.engine.items import Item
-from relayflow.errors import InputInvalid, NotFound
+from relayflow.errors import InputInvalid, NotFound, RelayflowError
 from relayflow.nodes.triggers import WebhookParams
 from relayflow.triggers.webhooks import (
     METHODS,
@@ -70,15 +71,30 @@ class Listener:
 @router.api_route("/webhook/{path:path}", methods=list(METHODS), include_in_schema=False)
 async def production_webhook(request: Request, path: str, services: Services) -> Response:
     """The active workflows' webhooks."""
+    started = time.perf_counter()
     listener = Listener(await load_routes(services), "webhook", "production")
-    return await _handle(request, path, services, listener)
+    return await _timed(services, started, _handle(request, path, services, listener))
 
 
 @router.api_route("/webhook-test/{path:path}", methods=list(METHODS), include_in_schema=False)
 async def test_webhook(request: Request, path: str, services: Services) -> Response:
     """A webhook armed by ``POST /api/v1/workflows/{id}/test-webhook``: runs once, mode manual."""
     listener = Listener(services.test_routes, "manual", "test", one_shot=True)
-    return await _handle(request, path, services, listener)
+    return await _timed(services, time.perf_counter(), _handle(request, path, services, listener))
+
+
+async def _timed(services: ApiServices, started: float, answer: Awaitable[Response]) -> Response:
+    """``answer``, its time until the answer and its status class observed in the metrics."""
+    status = 500
+    try:
+        response = await answer
+        status = response.status_code
+        return response
+    except RelayflowError as exc:  # answered as a problem by the app's handler
+        status = status_for(exc)
+        raise
+    finally:
+        services.metrics.webhook_answered(status, time.perf_counter() - started)
 
 
 async def _handle(request: Request, path: str, services: ApiServices, listener: Listener) -> Response:
@@ -156,7 +172,7 @@ async def _run(
             wf, start_node=node, mode=mode, input_items=[item], execution_id=execution_id
         )
         try:
-            task = await services.runs.start(execution_id, run)
+            task = await services.runs.start(execution_id, run, wf)
         finally:
             admission.release()
         if params.responseMode == "onReceived":

@@ -79,6 +79,7 @@ async def save(services: Services, current: StoredWorkflow, wf: WorkflowBody) ->
         if current.active:
             replace(table, current.id, old)
         raise
+    services.workflows_changed()
     return JsonResponse(workflow_json(stored))
 
 
@@ -104,6 +105,7 @@ async def delete_workflow(services: Services, workflow_id: str) -> Response:
         raise NotFound(f"no workflow {workflow_id!r}")
     (await load_routes(services)).remove_workflow(workflow_id)
     services.test_routes.remove_workflow(workflow_id)
+    services.workflows_changed()
     return Response(status_code=204)
 
 
@@ -120,6 +122,7 @@ async def activate_workflow(services: Services, workflow_id: str) -> JsonRespons
     except BaseException:
         replace(table, workflow_id, old)
         raise
+    services.workflows_changed()
     return JsonResponse(workflow_json(stored))
 
 
@@ -127,6 +130,7 @@ async def activate_workflow(services: Services, workflow_id: str) -> JsonRespons
 async def deactivate_workflow(services: Services, workflow_id: str) -> JsonResponse:
     stored = await services.workflows.set_active(workflow_id, False)
     (await load_routes(services)).remove_workflow(workflow_id)
+    services.workflows_changed()
     return JsonResponse(workflow_json(stored))
 
 
