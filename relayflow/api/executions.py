@@ -49,7 +49,7 @@ async def run_workflow(services: Services, workflow_id: str, body: RunRequest | 
         execution_id=execution_id,
         pin_data=req.pinData,
     )
-    task = await services.runs.start(execution_id, run, wf)
+    task = await services.runs.start(execution_id, run)
     if req.wait:
         # shielded: a client that goes away does not cancel the execution
         record = await asyncio.shield(task)

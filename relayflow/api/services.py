@@ -42,7 +42,6 @@ class RunTracker:
         self, downstream: EventSink | None = None, hub: EventHub | None = None, metrics: Metrics | None = None
     ) -> None:
         self.metrics = metrics or Metrics()
-        self._node_types: dict[str, dict[str, str]] = {}  # execution id → node name → node type
         self.downstream = downstream
         self.hub = hub or EventHub()
         self._tasks: dict[str, asyncio.Task[ExecutionRecord]] = {}
@@ -56,6 +55,8 @@ class RunTracker:
             self.metrics.execution_started(str(data.get("executionId")), str(data.get("mode")))
         elif event == FINISHED_EVENT:
             self.metrics.execution_finished(str(data.get("executionId")), str(data.get("status")))
+        elif event == "node.finished" and "type" in data:
+            self.metrics.node_ran(str(data["type"]), float(data.get("durationMs", 0.0)) / 1000)
         self.hub.emit(event, data)
         if self.downstream is not None:
             self.downstream.emit(event, data)
@@ -64,14 +65,8 @@ class RunTracker:
         self,
         execution_id: str,
         run: Coroutine[Any, Any, ExecutionRecord],
-        workflow: Workflow | None = None,
     ) -> asyncio.Task[ExecutionRecord]:
-        """Run ``run`` in the background; return once its start is recorded (or it ended).
-
-        With ``workflow`` (the one ``run`` executes), its node runs' durations go to the metrics
-        by node type when it ends."""
-        if workflow is not None:
-            self._node_types[execution_id] = {n.name: n.type for n in workflow.nodes}
+        """Run ``run`` in the background; return once its start is recorded (or it ended)."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._started[execution_id] = waiter
         task = asyncio.create_task(run, name=f"execution {execution_id}")
@@ -88,21 +83,12 @@ class RunTracker:
         return task
 
     def _forget(self, task: asyncio.Task[ExecutionRecord]) -> None:
-        types: dict[str, str] = {}
         for key, value in list(self._tasks.items()):
             if value is task:
                 del self._tasks[key]
-                types = self._node_types.pop(key, {})
                 self.metrics.execution_crashed(key)
-        if task.cancelled():
-            return
-        if task.exception() is not None:
+        if not task.cancelled() and task.exception() is not None:
             log.error("execution task failed", exc_info=task.exception())
-            return
-        for node_run in task.result().node_runs:
-            node_type = types.get(node_run.node)
-            if node_type is not None and node_run.finished_at is not None:
-                self.metrics.node_ran(node_type, node_run.duration_ms / 1000)
 
     def task(self, execution_id: str) -> asyncio.Task[ExecutionRecord] | None:
         return self._tasks.get(execution_id)

@@ -172,7 +172,7 @@ async def _run(
             wf, start_node=node, mode=mode, input_items=[item], execution_id=execution_id
         )
         try:
-            task = await services.runs.start(execution_id, run, wf)
+            task = await services.runs.start(execution_id, run)
         finally:
             admission.release()
         if params.responseMode == "onReceived":

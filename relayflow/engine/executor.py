@@ -314,8 +314,10 @@ class Engine:
                 "executionId": ex.record.id,
                 "node": g.name,
                 "runIndex": run_index,
+                "type": g.node.type,
                 "status": run.status.value,
                 "itemsOut": run.items_out,
+                "durationMs": run.duration_ms,
             },
         )
         if run.status is NodeRunStatus.FAILED and failure is not None:
