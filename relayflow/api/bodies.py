@@ -17,6 +17,17 @@ from relayflow.workflow.parse import parse_workflow
 META_FIELDS = ("id", "active", "versionId", "tags", "createdAt", "updatedAt")
 
 
+class RetryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fromFailedNode: bool = Field(
+        default=False,
+        description="true: keep the nodes that finished and run again from the failed one, with "
+        "their stored outputs; false: run the whole workflow again with the same trigger data.",
+    )
+    wait: bool = Field(default=False, description="true: answer 200 with the result; false: 202.")
+
+
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

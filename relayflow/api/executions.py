@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from relayflow.api.bodies import RunRequest, execution_summary, page_json
+from relayflow.api.bodies import RetryRequest, RunRequest, execution_summary, page_json
 from relayflow.api.deps import JsonResponse, Services
 from relayflow.api.workflows import Cursor, Limit, stored_workflow
 from relayflow.engine.items import normalize_items
@@ -117,3 +117,53 @@ async def delete_execution(services: Services, execution_id: str) -> Response:
         raise Conflict(f"execution {execution_id!r} is still running: stop it first")
     await services.executions.delete(execution_id)
     return Response(status_code=204)
+
+
+RETRYABLE = {ExecutionStatus.FAILED, ExecutionStatus.CRASHED, ExecutionStatus.CANCELLED}
+
+
+@router.post(
+    "/executions/{execution_id}/retry",
+    status_code=202,
+    responses={200: {"description": "`wait: true`: the finished retry, its output in `data`"}},
+)
+async def retry_execution(
+    services: Services, execution_id: str, body: RetryRequest | None = None
+) -> JsonResponse:
+    """Run a failed, crashed or cancelled execution again, as a new execution (`retryOf` links them).
+
+    It uses the workflow as it is now and the original trigger data. With `fromFailedNode`, the
+    nodes that finished keep their stored outputs and do not run again.
+    """
+    req = body or RetryRequest()
+    old = await services.executions.get(execution_id)
+    if old is None:
+        raise NotFound(f"no execution with id {execution_id!r}")
+    if old.status not in RETRYABLE:
+        raise Conflict(
+            f"execution {execution_id!r} is {old.status.value}: only failed, crashed or cancelled ones retry"
+        )
+    if old.workflow_id is None or not old.node_runs or old.node_runs[0].output is None:
+        raise Conflict(f"execution {execution_id!r} kept no trigger data to retry with")
+    stored = await stored_workflow(services, old.workflow_id)
+    wf = parse_workflow(stored.data, source=f"workflow {old.workflow_id}", registry=services.registry)
+    start = old.node_runs[0]
+    if all(n.name != start.node for n in wf.nodes):
+        raise Conflict(f"the workflow no longer has the node {start.node!r} the execution started from")
+    new_id = uuid.uuid4().hex
+    run = services.engine.run(
+        wf,
+        input_items=list(start.output[0]) if start.output else [],
+        start_node=start.node,
+        mode="retry",
+        execution_id=new_id,
+        resume=old if req.fromFailedNode else None,
+        retry_of=old.id,
+    )
+    task = await services.runs.start(new_id, run)
+    if req.wait:
+        record = await asyncio.shield(task)
+        return JsonResponse({**execution_summary(record), "data": record.output_json()})
+    started = await services.executions.get(new_id)
+    summary = execution_summary(started) if started else {"id": new_id, "status": "running"}
+    return JsonResponse(summary, status_code=202, headers={"Location": f"/api/v1/executions/{new_id}"})

@@ -136,6 +136,8 @@ class Engine:
         start_node: str | None = None,
         execution_id: str | None = None,
         pin_data: Mapping[str, Any] | None = None,
+        resume: ExecutionRecord | None = None,
+        retry_of: str | None = None,
         _depth: int = 0,
         _parent: Execution | None = None,
     ) -> ExecutionRecord:
@@ -147,6 +149,7 @@ class Engine:
             mode=mode,
             status=ExecutionStatus.RUNNING,
             started_at=self.services.clock.now(),
+            retry_of=retry_of,
         )
         pins = dict(workflow.pinData or {}) if mode == "manual" else {}
         pins.update(pin_data or {})
@@ -162,7 +165,7 @@ class Engine:
             items = input_items if input_items is not None else [{"json": {}}]
             timeout = workflow.settings.timeout_s
             async with asyncio.timeout(timeout):
-                await self._loop(ex, start, items)
+                await self._loop(ex, start, items, resume)
             record.status = ExecutionStatus.SUCCEEDED
         except Failure as f:
             record.status = ExecutionStatus.FAILED
@@ -204,10 +207,19 @@ class Engine:
             {"executionId": rec.id, "status": rec.status.value, "error": rec.error},
         )
 
-    async def _loop(self, ex: Execution, start: GraphNode, items: Items) -> None:
-        ready = Ready()
-        ex.pending.setdefault(start.name, Pending()).push(0, items, Source("", 0, 0))
-        ready.add(start.name)
+    async def _loop(
+        self, ex: Execution, start: GraphNode, items: Items, resume: ExecutionRecord | None = None
+    ) -> None:
+        if resume is not None:
+            # continue from the finished nodes of an earlier execution: they do not run again
+            for run in ex.replay(resume.node_runs, start.name, items, _input_width):
+                ex.record.node_runs.append(run)
+                await self.services.store.node_run_finished(ex.record, run)
+            ready = ex.ready_nodes()
+        else:
+            ready = Ready()
+            ex.pending.setdefault(start.name, Pending()).push(0, items, Source("", 0, 0))
+            ready.add(start.name)
         running: dict[asyncio.Task[tuple[GraphNode, int, NodeOutput]], str] = {}
         try:
             while True:
@@ -216,7 +228,7 @@ class Engine:
                     g = ex.graph.nodes[name]
                     pending = ex.pending[name]
                     inputs, sources = pending.pop(_input_width(g))
-                    if g is start and ex.node_runs == 0:
+                    if g is start and not ex.views.get(start.name):
                         sources = [None] * len(sources)
                     ex.node_runs += 1
                     if ex.node_runs > MAX_NODE_RUNS:

@@ -116,6 +116,8 @@ class ExecutionRecord:
     # the terminal nodes' outputs, filled when the execution ends
     result: dict[str, NodeOutput] = field(default_factory=dict)
     last_node: str | None = None
+    # the execution this one retries
+    retry_of: str | None = None
 
     def output_json(self) -> Any:
         """The terminal nodes' output as ``relayflow run`` prints it.
@@ -142,5 +144,6 @@ class ExecutionRecord:
             "finishedAt": self.finished_at.isoformat() if self.finished_at else None,
             "error": self.error,
             "lastNode": self.last_node,
+            "retryOf": self.retry_of,
             "nodeRuns": [r.to_dict(with_data=with_data) for r in self.node_runs],
         }

@@ -13,7 +13,7 @@ from relayflow.engine.expression import ExpressionScope, NodeRunView
 from relayflow.engine.graph import Graph, GraphNode
 from relayflow.engine.items import Item, Items, NodeOutput, paired_index
 from relayflow.engine.params import ParamPlan
-from relayflow.engine.run import ExecutionRecord, Source
+from relayflow.engine.run import ExecutionRecord, NodeRun, NodeRunStatus, Source
 from relayflow.errors import RelayflowError
 
 if TYPE_CHECKING:
@@ -27,6 +27,9 @@ class Failure(Exception):
         super().__init__(node)
         self.node = node
         self.error = error
+
+
+_CHECKPOINT = {NodeRunStatus.SUCCEEDED, NodeRunStatus.CONTINUED, NodeRunStatus.PINNED, NodeRunStatus.DISABLED}
 
 
 class Pending:
@@ -231,6 +234,40 @@ class Execution:
         if p is None or not p.complete(len(g.connected_inputs) or 1):
             return
         ready.add(name, front)
+
+    def replay(self, runs: list[NodeRun], start: str, items: Items, width: Any) -> list[NodeRun]:
+        """Rebuild the state a previous execution reached, from its finished node runs.
+
+        Finished runs (succeeded, continued, pinned, disabled, with their output) are the
+        checkpoint: their outputs are delivered again and the inputs they consumed are taken off
+        the queues, in the order they finished. Failed, cancelled or unfinished runs are dropped,
+        so their inputs stay queued and those nodes run again. Returns the runs kept.
+        """
+        self.pending.setdefault(start, Pending()).push(0, items, Source("", 0, 0))
+        scratch = Ready()
+        kept: list[NodeRun] = []
+        for run in runs:
+            g = self.graph.nodes.get(run.node)
+            if g is None or run.status not in _CHECKPOINT or run.output is None:
+                continue
+            pending = self.pending.get(run.node)
+            if pending is None or not pending.has_any():
+                continue  # the workflow changed: this run no longer fits
+            inputs, _ = pending.pop(width(g))
+            run_index = len(self.views.setdefault(run.node, []))
+            source = [(s.node, s.output, s.run) if s else None for s in run.source]
+            self.views[run.node].append(NodeRunView(outputs=run.output, source=source, inputs=inputs))
+            self.deliver(g, run_index, run.output, scratch)
+            self.node_runs += 1
+            kept.append(run)
+        return kept
+
+    def ready_nodes(self) -> Ready:
+        ready = Ready()
+        for name, pending in sorted(self.pending.items(), key=lambda kv: self.graph.nodes[kv[0]].order):
+            if pending.complete(len(self.graph.nodes[name].connected_inputs) or 1):
+                ready.add(name)
+        return ready
 
     def idle_candidate(self) -> str | None:
         waiting = [n for n, p in self.pending.items() if p.has_any()]

@@ -152,6 +152,7 @@ def _execution_row(record: ExecutionRecord) -> dict[str, Any]:
         "finished_at": record.finished_at,
         "error": record.error,
         "last_node": record.last_node,
+        "retry_of": record.retry_of,
     }
 
 
@@ -166,6 +167,7 @@ def _record(r: Row[Any]) -> ExecutionRecord:
         finished_at=r.finished_at,
         error=r.error,
         last_node=r.last_node,
+        retry_of=r.retry_of,
     )
 
 

@@ -224,3 +224,47 @@ async def test_error_output_of_a_node_with_dynamic_outputs_follows_its_params() 
     rec = await run(d, input_items=[{"json": {"x": 1}}])
     assert rec.status is ExecutionStatus.SUCCEEDED
     assert len(rec.runs_of("S")[0].items_out) == 3
+
+
+async def test_resume_from_a_failed_execution_reruns_only_what_did_not_finish() -> None:
+    eng = engine()
+    d = wf(
+        [
+            {"name": "A", "type": "test.record"},
+            {"name": "Side", "type": "test.record"},
+            fail_node(fail_times=1, key="f"),
+            {"name": "C", "type": "test.record"},
+        ],
+        [("T", "A"), ("T", "Side"), ("A", "F"), ("F", "C")],
+    )
+    first = await eng.run(parse(d), input_items=[{"json": {"n": 1}}])
+    assert first.status is ExecutionStatus.FAILED and first.error["node"] == "F"
+    order_before = list(STATE["order"])
+    assert sorted(order_before) == ["A", "Side"]
+
+    second = await eng.run(parse(d), input_items=[{"json": {"n": 1}}], resume=first, retry_of=first.id)
+    assert second.status is ExecutionStatus.SUCCEEDED
+    assert STATE["order"][len(order_before) :] == ["C"]  # A and Side did not run again
+    assert STATE["calls:f"] == 2
+    assert second.retry_of == first.id
+    assert [r.node for r in second.node_runs].count("A") == 1
+    assert second.output_json() == {"Side": [{"n": 1}], "C": [{"n": 1}]}
+
+
+async def test_resume_keeps_paired_items_and_run_indexes() -> None:
+    eng = engine()
+    d = wf(
+        [
+            {"name": "Loop", "type": "test.counter", "parameters": {"limit": 2}},
+            {"name": "Body", "type": "test.record"},
+            fail_node(fail_times=1, key="g"),
+            {"name": "P", "type": "test.paired", "parameters": {"key": "T"}},
+        ],
+        [("T", "Loop"), ("Loop", "F", 0), ("Loop", "Body", 1), ("Body", "Loop"), ("F", "P")],
+    )
+    first = await eng.run(parse(d), input_items=[{"json": {"i": 7}}])
+    assert first.status is ExecutionStatus.FAILED
+    second = await eng.run(parse(d), input_items=[{"json": {"i": 7}}], resume=first)
+    assert second.status is ExecutionStatus.SUCCEEDED
+    assert [r.run_index for r in second.runs_of("Loop")] == [0, 1]
+    assert second.output_json() == [{"self": {"i": 7}, "origin": {"i": 7}}]
