@@ -73,6 +73,13 @@ def _summary(record: Any) -> None:
     typer.echo(f"{record.status.value} in {total:.1f} ms ({len(record.node_runs)} node runs)", err=True)
 
 
+async def _run_and_settle(engine: Any, wf: Any, items: Any, start: str | None) -> Any:
+    """Run, then let detached work (an error workflow) finish before the process exits."""
+    record = await engine.run(wf, input_items=items, start_node=start)
+    await engine.wait_background()
+    return record
+
+
 @app.command()
 def run(
     file: Annotated[Path, typer.Argument(help="Workflow JSON file (n8n export shape).")],
@@ -98,7 +105,7 @@ def run(
     engine = build_engine(base_dir=file.resolve().parent)
     items = normalize_items(data) if data is not None else None
     try:
-        record = asyncio.run(engine.run(wf, input_items=items, start_node=start))
+        record = asyncio.run(_run_and_settle(engine, wf, items, start))
     finally:
         if engine.expressions is not None:
             engine.expressions.close()

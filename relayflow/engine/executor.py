@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from relayflow.errors import (
 )
 from relayflow.nodes.registry import Registry
 from relayflow.workflow.model import Workflow
+
+log = logging.getLogger("relayflow.engine")
 
 MAX_SUBWORKFLOW_DEPTH = 16
 # Node runs over this many input items run with Python's cyclic GC paused (see _gc_paused).
@@ -191,7 +194,58 @@ class Engine:
         finally:
             self._running.pop(record.id, None)
         await self._finish(ex)
+        if record.status is ExecutionStatus.FAILED and mode != "error" and workflow.settings.errorWorkflow:
+            self._detach(self._run_error_workflow(record, workflow))
         return record
+
+    def _detach(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._detached.add(task)
+        task.add_done_callback(self._detached.discard)
+
+    async def wait_background(self) -> None:
+        """Wait for detached work (error workflows, sub-workflows started without waiting)."""
+        while self._detached:
+            await asyncio.gather(*list(self._detached), return_exceptions=True)
+
+    async def _run_error_workflow(self, failed: ExecutionRecord, workflow: Workflow) -> None:
+        """Run ``settings.errorWorkflow`` from its Error Trigger with the failed execution's details."""
+        ref = workflow.settings.errorWorkflow
+        loader = self.services.workflows
+        try:
+            if loader is None:
+                raise LookupError("no workflow loader is configured")
+            target = await loader.load("database", ref)
+            start = next(
+                (
+                    g.name
+                    for g in self.graph(target).triggers()
+                    if g.resolved.spec.type == "relayflow.errorTrigger"
+                ),
+                None,
+            )
+            if start is None:
+                raise LookupError(f"workflow {ref!r} has no Error Trigger node")
+        except (LookupError, RelayflowError) as exc:
+            log.warning("error workflow %r of %r not run: %s", ref, workflow.name, exc)
+            return
+        error = dict(failed.error or {})
+        item = {
+            "execution": {
+                "id": failed.id,
+                "url": f"{self.services.base_url}/execution/{failed.id}",
+                "retryOf": failed.retry_of,
+                "error": {
+                    "message": error.get("message", ""),
+                    "code": error.get("code"),
+                    "node": error.get("node"),
+                },
+                "lastNodeExecuted": failed.last_node,
+                "mode": failed.mode,
+            },
+            "workflow": {"id": workflow.id, "name": workflow.name},
+        }
+        await self.run(target, input_items=[{"json": item}], mode="error", start_node=start)
 
     async def _finish(self, ex: Execution) -> None:
         rec = ex.record
@@ -443,9 +497,7 @@ class Engine:
             _parent=parent,
         )
         if not wait:
-            task = asyncio.get_running_loop().create_task(coro)
-            self._detached.add(task)
-            task.add_done_callback(self._detached.discard)
+            self._detach(coro)
             return None
         return await coro
 

@@ -384,8 +384,23 @@ CRON = NodeSpec(
     aliases=(N8nAlias("n8n-nodes-base.cron", (1,)),),
 )
 
+ERROR_TRIGGER = NodeSpec(
+    type="relayflow.errorTrigger",
+    version=1,
+    title="Error Trigger",
+    group="trigger",
+    description="Starts this workflow when a workflow that names it in settings.errorWorkflow fails; "
+    "emits {execution: {id, url, error, lastNodeExecuted, mode, retryOf}, workflow: {id, name}}.",
+    params=EmptyParams,
+    execute=_emit_input,
+    inputs=(),
+    trigger=True,
+    aliases=(N8nAlias("n8n-nodes-base.errorTrigger", (1,)),),
+)
+
 SPECS: tuple[NodeSpec, ...] = (
     MANUAL_TRIGGER,
+    ERROR_TRIGGER,
     START,
     EXECUTE_WORKFLOW_TRIGGER,
     WEBHOOK,

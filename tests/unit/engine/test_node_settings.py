@@ -268,3 +268,48 @@ async def test_resume_keeps_paired_items_and_run_indexes() -> None:
     assert second.status is ExecutionStatus.SUCCEEDED
     assert [r.run_index for r in second.runs_of("Loop")] == [0, 1]
     assert second.output_json() == [{"self": {"i": 7}, "origin": {"i": 7}}]
+
+
+class _Loader:
+    def __init__(self, workflows: dict[str, dict]) -> None:  # type: ignore[type-arg]
+        self.workflows = workflows
+
+    async def load(self, source: str, ref: object) -> object:
+        assert source == "database"
+        return parse(self.workflows[str(ref)])
+
+
+async def test_error_workflow_runs_with_the_failure_details() -> None:
+    handler = {
+        "id": "handler",
+        "name": "On error",
+        "nodes": [
+            {
+                "name": "Error Trigger",
+                "type": "n8n-nodes-base.errorTrigger",
+                "typeVersion": 1,
+                "position": [0, 0],
+            },
+            {"name": "Report", "type": "test.record", "position": [200, 0]},
+        ],
+        "connections": {"Error Trigger": {"main": [[{"node": "Report", "type": "main", "index": 0}]]}},
+    }
+    eng = engine(workflows=_Loader({"handler": handler}))
+    d = wf([fail_node(fail_times=1)], [("T", "F")], settings={"errorWorkflow": "handler"})
+    d["id"], d["name"] = "main-wf", "Main"
+    rec = await eng.run(parse(d))
+    assert rec.status is ExecutionStatus.FAILED
+    await eng.wait_background()
+    [report] = STATE["inputs"].values()
+    item = report[0][0]
+    assert item["execution"]["id"] == rec.id and item["execution"]["lastNodeExecuted"] == "F"
+    assert item["execution"]["error"]["message"] == "failure 1" and item["execution"]["mode"] == "manual"
+    assert item["workflow"] == {"id": "main-wf", "name": "Main"}
+
+
+async def test_a_missing_error_workflow_is_logged_not_raised() -> None:
+    eng = engine(workflows=_Loader({}))  # the loader raises KeyError (a LookupError) for "ghost"
+    d = wf([fail_node(fail_times=1)], [("T", "F")], settings={"errorWorkflow": "ghost"})
+    rec = await eng.run(parse(d))
+    await eng.wait_background()
+    assert rec.status is ExecutionStatus.FAILED and "inputs" not in STATE
