@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = ["s2_chain", "s3_cpu", "s4_fanout", "s10_items"]
+SCRIPTS = ["s2_chain", "s3_cpu", "s4_fanout", "s6_http_fanout", "s9_schedules", "s10_items"]
 
 if __name__ == "__main__":
     root = Path(__file__).resolve().parents[1]

@@ -2,7 +2,9 @@
 
 Starts `relayflow start` (embedded: SQLite in a fresh RELAYFLOW_HOME), creates and activates the
 workflow through the API, then drives `POST /webhook/s1` with wrk (closed loop) at each
-connection count. Checks that every answered request has a stored execution.
+connection count, each followed by the same load on the bare JSON endpoint `GET /healthz` (the
+ratio S1 ÷ bare is the target that holds on any machine). Checks that every answered request has
+a stored execution.
 
 Needs wrk (`apt-get install wrk`).
 
@@ -104,6 +106,12 @@ def parse_wrk(out: str) -> dict[str, Any]:
     }
 
 
+def drive(base: str, path: str, connections: int, seconds: int, script: str | None) -> dict[str, Any]:
+    cmd = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency"]
+    cmd += ["-s", script, base + path] if script else [base + path]
+    return parse_wrk(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+
+
 def count_executions(base: str) -> int:
     total, cursor = 0, None
     while True:
@@ -142,28 +150,13 @@ def main() -> None:
                 f.write(LUA)
             answered = 1
             for c in (int(x) for x in args.connections.split(",")):
-                out = subprocess.run(
-                    [
-                        "wrk",
-                        "-t",
-                        "1",
-                        "-c",
-                        str(c),
-                        "-d",
-                        f"{args.seconds}s",
-                        "--latency",
-                        "-s",
-                        script,
-                        f"{base}/webhook/s1",
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
-                figures = parse_wrk(out)
+                figures = drive(base, "/webhook/s1", c, args.seconds, script)
                 figures["rss_mb"] = round(rss_mb(proc.pid), 1)
-                results[f"c{c}"] = figures
                 answered += figures["requests"] - figures["non_2xx"]
+                bare = drive(base, "/healthz", c, args.seconds, None)
+                figures["bare_req_per_s"] = bare["exec_per_s"]
+                figures["ratio_to_bare"] = round(figures["exec_per_s"] / bare["exec_per_s"], 3)
+                results[f"c{c}"] = figures
             time.sleep(1)  # the batching writer is at most 50 ms behind
             stored = count_executions(base)
             results["stored_executions"] = stored
@@ -178,7 +171,7 @@ def main() -> None:
             "mode": "embedded (SQLite WAL, history saved)",
             "seconds_per_level": args.seconds,
             **results,
-            "targets": {"exec_per_s": 3000, "p99_ms_at_64": 20},
+            "targets": {"exec_per_s": 3000, "p99_ms_at_64": 20, "ratio_to_bare": 0.2},
         },
     )
 

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from relayflow.engine.executor import Engine, EngineServices
+from relayflow.engine.expression import Compiled, ExpressionScope
 from relayflow.engine.memory import MemoryRunStore, SystemClock
 from relayflow.errors import InputInvalid, WorkflowInvalid
 from relayflow.nodes.registry import Registry, default_registry
 from relayflow.workflow.model import Workflow
 from relayflow.workflow.parse import load_workflow, parse_workflow
+
+if TYPE_CHECKING:
+    from relayflow.expressions import V8ExpressionEngine
 
 
 class FileWorkflowLoader:
@@ -85,21 +89,54 @@ def env_access() -> Mapping[str, str] | None:
     return None
 
 
+class LazyExpressionEngine:
+    """The V8 expression engine, imported and made when the first expression needs it.
+
+    A server that has not evaluated anything yet has not loaded V8 nor the evaluator (S11).
+    Anything beyond the ``ExpressionEngine`` protocol (``run_code``, ``limits``) is the real
+    engine's.
+    """
+
+    def __init__(self) -> None:
+        self._engine: V8ExpressionEngine | None = None
+
+    @property
+    def engine(self) -> V8ExpressionEngine:
+        if self._engine is None:
+            from relayflow.expressions import default_expression_engine
+
+            self._engine = default_expression_engine()
+        return self._engine
+
+    def compile(self, template: str) -> Compiled:
+        return self.engine.compile(template)
+
+    async def evaluate(self, compiled: Compiled, scope: ExpressionScope, indexes: Sequence[int]) -> list[Any]:
+        return await self.engine.evaluate(compiled, scope, indexes)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # copy/pickle probes, or ``_engine`` before __init__ set it
+            raise AttributeError(name)
+        return getattr(self.engine, name)
+
+
 def build_engine(
     *,
     registry: Registry | None = None,
     base_dir: Path | None = None,
     **overrides: Any,
 ) -> Engine:
-    from relayflow.expressions import default_expression_engine
-
     tune_gc()
     reg = registry or default_registry()
     services = EngineServices(
         store=overrides.pop("store", None) or MemoryRunStore(),
         clock=overrides.pop("clock", None) or SystemClock(),
         registry=reg,
-        expressions=overrides.pop("expressions", None) or default_expression_engine(),
+        expressions=overrides.pop("expressions", None) or LazyExpressionEngine(),
         workflows=overrides.pop("workflows", None) or FileWorkflowLoader(base_dir, reg),
         env=overrides.pop("env", env_access()),
         **overrides,
@@ -107,4 +144,11 @@ def build_engine(
     return Engine(services)
 
 
-__all__ = ["FileWorkflowLoader", "WorkflowInvalid", "build_engine", "env_access", "tune_gc"]
+__all__ = [
+    "FileWorkflowLoader",
+    "LazyExpressionEngine",
+    "WorkflowInvalid",
+    "build_engine",
+    "env_access",
+    "tune_gc",
+]

@@ -21,8 +21,14 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from relayflow.api import ApiServices, build_services, create_app
+from relayflow.api.services import start_waits
 from relayflow.errors import InputInvalid, OperationalError, RelayflowError
+from relayflow.http_session import SharedSession
 from relayflow.store.ports import ExecutionStore, FiredSlotStore, WorkflowStore
+from relayflow.store.pruner import Pruner
+from relayflow.store.retention import RetentionSettings
+from relayflow.store.save_policy import SaveDefaults
+from relayflow.store.webhook_registry import WebhookRegistry
 from relayflow.triggers.scheduler import Scheduler, SchedulerSettings
 
 log = logging.getLogger("relayflow.server")
@@ -41,11 +47,15 @@ class ServerSettings:
     # RELAYFLOW_DATABASE_URL (SQLite under RELAYFLOW_HOME by default)
     database_url: str = "sqlite+aiosqlite:///relayflow.db"
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    # a Wait this long or longer parks the execution (durable); shorter ones sleep in process
+    wait_park_after_s: float = 1.0
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    save: SaveDefaults = field(default_factory=SaveDefaults)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
-        """Read RELAYFLOW_HOST, _PORT, _SHUTDOWN_GRACE_S, _HOME, _DATABASE_URL, _SCHEDULER_REFRESH_S
-        and _SCHEDULE_MISFIRE; InputInvalid if bad."""
+        """Read RELAYFLOW_HOST, _PORT, _SHUTDOWN_GRACE_S, _HOME, _DATABASE_URL, _SCHEDULER_REFRESH_S,
+        _SCHEDULE_MISFIRE and _WAIT_PARK_AFTER_S; InputInvalid if bad."""
         from relayflow.store.config import database_url
 
         env = os.environ if environ is None else environ
@@ -63,12 +73,22 @@ class ServerSettings:
             grace = -1.0
         if not grace >= 0:
             raise InputInvalid(f"RELAYFLOW_SHUTDOWN_GRACE_S must be seconds >= 0, not {grace_raw!r}")
+        park_raw = env.get("RELAYFLOW_WAIT_PARK_AFTER_S", "1")
+        try:
+            park = float(park_raw)
+        except ValueError:
+            park = -1.0
+        if not park >= 0:
+            raise InputInvalid(f"RELAYFLOW_WAIT_PARK_AFTER_S must be seconds >= 0, not {park_raw!r}")
         return cls(
             host=env.get("RELAYFLOW_HOST", DEFAULT_HOST) or DEFAULT_HOST,
             port=port,
             shutdown_grace_s=grace,
             database_url=database_url(env),
             scheduler=SchedulerSettings.from_env(env),
+            wait_park_after_s=park,
+            retention=RetentionSettings.from_env(env),
+            save=SaveDefaults.from_env(env),
         )
 
 
@@ -82,6 +102,19 @@ async def open_stores(settings: ServerSettings) -> tuple[WorkflowStore, Executio
         return await config.open_stores(settings.database_url)
     except RelayflowError:
         raise
+    except Exception as exc:
+        shown = make_url(settings.database_url).render_as_string(hide_password=True)
+        raise OperationalError(f"cannot open the database {shown}: {exc}") from exc
+
+
+async def open_webhook_registry(settings: ServerSettings) -> WebhookRegistry:
+    """The webhook registry on ``settings.database_url``; OperationalError when unreachable."""
+    from sqlalchemy.engine import make_url
+
+    from relayflow.store.sql.webhook_registry import open_webhook_registry as open_sql
+
+    try:
+        return await open_sql(settings.database_url)
     except Exception as exc:
         shown = make_url(settings.database_url).render_as_string(hide_password=True)
         raise OperationalError(f"cannot open the database {shown}: {exc}") from exc
@@ -195,14 +228,39 @@ async def serve(settings: ServerSettings) -> None:
         await executions.close()
         await workflows.close()
         raise
+    try:
+        hooks = await open_webhook_registry(settings)
+    except BaseException:
+        sock.close()
+        await slots.close()
+        await executions.close()
+        await workflows.close()
+        raise
     host, port = sock.getsockname()[:2]
-    services = build_services(workflows, executions, base_url=f"http://{host}:{port}")
+    services = build_services(
+        workflows,
+        executions,
+        base_url=f"http://{host}:{port}",
+        wait_park_after_s=settings.wait_park_after_s,
+        save_defaults=settings.save,
+        webhook_registry=hooks,
+    )
+    pruner = Pruner(services.executions, settings.retention)
     scheduler = start_scheduler(services, slots, settings.scheduler)
+    parked = await start_waits(services)
+    await pruner.start()
+    if parked:
+        log.info("%d waiting execution(s) have timers", parked)
     config = uvicorn.Config(
         create_app(services),
         lifespan="off",
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
         server_header=False,
+        # a log line per request costs ~7 % of a webhook call's CPU (benchmark S1); errors are
+        # still logged, and /metrics counts requests
+        access_log=False,
+        # no route speaks WebSocket: not loading uvicorn's implementation saves start time (S11)
+        ws="none",
     )
     server = _Server(config)
     shutdown = Shutdown(server)
@@ -215,6 +273,9 @@ async def serve(settings: ServerSettings) -> None:
     finally:
         sock.close()
         await stop_scheduler(scheduler, shutdown.remaining(settings.shutdown_grace_s))
+        if services.timers is not None:
+            await services.timers.stop(shutdown.remaining(settings.shutdown_grace_s))
+        await pruner.stop()
         await close(services, shutdown.remaining(settings.shutdown_grace_s), shutdown.hurry)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
@@ -230,6 +291,10 @@ async def close(services: ApiServices, grace_s: float, hurry: asyncio.Event) -> 
     await services.executions.flush()
     await services.executions.close()
     await services.workflows.close()
+    await services.webhook_registry.close()
+    http = services.engine.services.http
+    if isinstance(http, SharedSession):
+        await http.close()
     if services.engine.expressions is not None:
         services.engine.expressions.close()
 

@@ -6,9 +6,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 
-from relayflow.api import events, executions, health, metrics, node_types, problems, webhooks, workflows
+from relayflow.api import (
+    events,
+    executions,
+    health,
+    metrics,
+    node_types,
+    problems,
+    schemas,
+    waiting,
+    webhooks,
+    workflows,
+)
 from relayflow.api.deps import JsonResponse
 from relayflow.api.security import authenticate
 from relayflow.api.services import ApiServices
@@ -45,11 +56,14 @@ def create_app(services: ApiServices) -> FastAPI:
     )
     app.state.services = services
     problems.install(app)
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authenticate)])
+    schemas.install(app)
+    # webhooks first: the hot path should not be matched against every API route before (S1)
+    app.include_router(webhooks.router)
+    app.include_router(waiting.router)
+    # each straight into the app: a router included without a prefix has its routes built at
+    # once to check their paths, and built again on the first request (S11)
     for module in (workflows, executions, events, node_types):
-        api.include_router(module.router)
-    app.include_router(api)
+        app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(authenticate)])
     app.include_router(health.router)
     app.include_router(metrics.router)
-    app.include_router(webhooks.router)
     return app

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from relayflow.api.deps import NO_NUL
 from relayflow.engine.run import ExecutionRecord
 from relayflow.errors import Issue, WorkflowInvalid
 from relayflow.nodes.registry import Registry
@@ -15,6 +17,61 @@ from relayflow.workflow.parse import parse_workflow
 
 # Kept by the store, not by the workflow JSON a client sends (n8n exports carry them too).
 META_FIELDS = ("id", "active", "versionId", "tags", "createdAt", "updatedAt")
+
+# What the stores and the responses can write (orjson): 64-bit integers, finite numbers, UTF-8
+# text, and at most 255 levels of nesting, of which a body may use this many (the responses
+# and node outputs wrap it in a few more).
+MIN_INT, MAX_INT = -(2**63), 2**64 - 1
+MAX_DEPTH = 128
+
+
+def unstorable(value: Any) -> tuple[str, str] | None:
+    """The first place in decoded JSON ``value`` that cannot be stored as it is, as (path,
+    problem), or None. The JSON a client sends may hold numbers, text and nesting beyond it."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return path, f"nested more than {MAX_DEPTH} levels deep"
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not _utf8(key):
+                    return path, "a key is not valid Unicode text (a lone surrogate)"
+                stack.append((child, f"{path}.{key}" if path else str(key), depth + 1))
+        elif isinstance(item, list):
+            stack.extend(
+                (child, f"{path}.{i}" if path else str(i), depth + 1) for i, child in enumerate(item)
+            )
+        elif isinstance(item, str):
+            if not _utf8(item):
+                return path, "not valid Unicode text (a lone surrogate)"
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if not MIN_INT <= item <= MAX_INT:
+                return path, "an integer beyond 64 bits"
+        elif isinstance(item, float) and not math.isfinite(item):
+            return path, "not a finite number"
+    return None
+
+
+def _utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _storable(value: Any) -> Any:
+    """A pydantic validator: ``value`` if ``unstorable`` finds nothing in it."""
+    found = unstorable(value)
+    if found is not None:
+        path, problem = found
+        raise ValueError(f"{path}: {problem}" if path else problem)
+    return value
 
 
 class RetryRequest(BaseModel):
@@ -40,21 +97,30 @@ class RunRequest(BaseModel):
     )
     startNode: str | None = Field(default=None, description="Start from this node.")
 
+    _input_storable = field_validator("input", "pinData")(_storable)
+
 
 class RollbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    versionId: str
+    versionId: str = Field(pattern=NO_NUL)
 
 
 class WorkflowBody:
     """A workflow sent by a client: its JSON without the store's fields, validated."""
 
     def __init__(self, raw: dict[str, Any], registry: Registry) -> None:
+        found = unstorable(raw)
+        if found is not None:
+            path, problem = found
+            issue = Issue(problem, field=path or None, code="unstorable")
+            raise WorkflowInvalid([issue], "body")
         self.data = {k: v for k, v in raw.items() if k not in META_FIELDS}
         self.tags = _tags(raw["tags"]) if raw.get("tags") is not None else None
         version = raw.get("versionId")
         self.version_id = str(version) if version is not None else None
+        if self.version_id is not None and "\x00" in self.version_id:
+            raise WorkflowInvalid([Issue("holds a NUL character", field="versionId")], "body")
         self.workflow: Workflow = parse_workflow(self.data, source="body", registry=registry)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 STARTED = "execution.started"
 FINISHED = "execution.finished"
+WAITING = "execution.waiting"
 LAGGED = "lagged"
 
 
@@ -98,7 +99,7 @@ class EventHub:
         eid = event.execution_id
         if eid is None:
             return
-        if event.name == FINISHED:
+        if event.name in (FINISHED, WAITING):  # ended, or parked: nothing runs any more
             self._history.pop(eid, None)
             return
         history = self._history.get(eid)

@@ -12,9 +12,10 @@ import orjson
 from fastapi import APIRouter
 from starlette.responses import StreamingResponse
 
-from relayflow.api.deps import Services
+from relayflow.api.deps import PathId, Services
 from relayflow.api.event_hub import FINISHED, Event
 from relayflow.api.executions import stored_execution
+from relayflow.api.schemas import problems
 
 router = APIRouter(tags=["events"])
 
@@ -74,9 +75,9 @@ def _streaming(body: AsyncIterator[bytes]) -> StreamingResponse:
 @router.get(
     "/executions/{execution_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {SSE_MEDIA_TYPE: {}}}},
+    responses={200: {"content": {SSE_MEDIA_TYPE: {}}}, **problems(404)},
 )
-async def execution_events(services: Services, execution_id: str) -> StreamingResponse:
+async def execution_events(services: Services, execution_id: PathId) -> StreamingResponse:
     """The execution's live events as Server-Sent Events (`execution.started`, `node.started`,
     `node.finished` with `itemsOut`, `node.retry`, `execution.finished`); the stream ends after
     `execution.finished`. A finished execution answers its `execution.finished` alone."""

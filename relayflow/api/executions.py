@@ -8,9 +8,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import AfterValidator
 
 from relayflow.api.bodies import RetryRequest, RunRequest, execution_summary, page_json
-from relayflow.api.deps import JsonResponse, Services
+from relayflow.api.deps import JsonResponse, PathId, Services, text_query
+from relayflow.api.schemas import ExecutionOut, ExecutionPage, ExecutionResult, ExecutionSummary, problems
+from relayflow.api.waiting import cancel_waiting
 from relayflow.api.workflows import Cursor, Limit, stored_workflow
 from relayflow.engine.items import normalize_items
 from relayflow.engine.run import ExecutionRecord, ExecutionStatus
@@ -21,6 +24,17 @@ from relayflow.workflow.parse import parse_workflow
 
 router = APIRouter(tags=["executions"])
 
+
+def _utc(at: datetime) -> datetime:
+    try:
+        return utc(at)
+    except OverflowError as exc:  # a time at the ends of the calendar, with an offset
+        raise ValueError("out of range once converted to UTC") from exc
+
+
+# a point in time, in UTC (naive: taken as UTC)
+Instant = Annotated[datetime, AfterValidator(_utc)]
+
 # how long POST /executions/{id}/stop waits for the execution to wind down
 STOP_WAIT_S = 10.0
 
@@ -28,9 +42,15 @@ STOP_WAIT_S = 10.0
 @router.post(
     "/workflows/{workflow_id}/run",
     status_code=202,
-    responses={200: {"description": "`wait: true`: the finished execution, its output in `data`"}},
+    response_model=ExecutionSummary,
+    responses={
+        200: {"model": ExecutionResult, "description": "`wait: true`: the finished execution"},
+        **problems(404, 422),
+    },
 )
-async def run_workflow(services: Services, workflow_id: str, body: RunRequest | None = None) -> JsonResponse:
+async def run_workflow(
+    services: Services, workflow_id: PathId, body: RunRequest | None = None
+) -> JsonResponse:
     """Run the workflow from its manual trigger (or `startNode`).
 
     `wait: true` answers 200 with the execution and `data`, the terminal nodes' output as
@@ -60,13 +80,13 @@ async def run_workflow(services: Services, workflow_id: str, body: RunRequest | 
     return JsonResponse(summary, status_code=202, headers=headers)
 
 
-@router.get("/executions")
+@router.get("/executions", response_model=ExecutionPage, responses=problems(422))
 async def list_executions(
     services: Services,
-    workflowId: str | None = None,
+    workflowId: Annotated[str | None, text_query()] = None,
     status: ExecutionStatus | None = None,
-    startedAfter: Annotated[datetime | None, Query(description="ISO 8601; inclusive.")] = None,
-    startedBefore: Annotated[datetime | None, Query(description="ISO 8601; exclusive.")] = None,
+    startedAfter: Annotated[Instant | None, Query(description="ISO 8601; inclusive.")] = None,
+    startedBefore: Annotated[Instant | None, Query(description="ISO 8601; exclusive.")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> JsonResponse:
@@ -74,8 +94,8 @@ async def list_executions(
     query = ExecutionQuery(
         workflow_id=workflowId,
         status=status,
-        started_after=utc(startedAfter) if startedAfter else None,
-        started_before=utc(startedBefore) if startedBefore else None,
+        started_after=startedAfter,
+        started_before=startedBefore,
         limit=limit,
         cursor=cursor,
     )
@@ -90,16 +110,21 @@ async def stored_execution(services: Services, execution_id: str) -> ExecutionRe
     return record
 
 
-@router.get("/executions/{execution_id}")
-async def get_execution(services: Services, execution_id: str) -> JsonResponse:
+@router.get("/executions/{execution_id}", response_model=ExecutionOut, responses=problems(404))
+async def get_execution(services: Services, execution_id: PathId) -> JsonResponse:
     """The execution with every node run and its output."""
     return JsonResponse((await stored_execution(services, execution_id)).to_dict(with_data=True))
 
 
-@router.post("/executions/{execution_id}/stop")
-async def stop_execution(services: Services, execution_id: str) -> JsonResponse:
-    """Cancel a running execution; 409 when it is not running here."""
+@router.post("/executions/{execution_id}/stop", response_model=ExecutionSummary, responses=problems(404, 409))
+async def stop_execution(services: Services, execution_id: PathId) -> JsonResponse:
+    """Cancel a running or waiting execution; 409 when it is neither (here)."""
     record = await stored_execution(services, execution_id)
+    if record.status is ExecutionStatus.WAITING:
+        stopped = await cancel_waiting(services, execution_id)
+        if stopped is not None:
+            return JsonResponse(execution_summary(stopped))
+        record = await stored_execution(services, execution_id)  # it resumed meanwhile
     if record.status.terminal or not services.engine.cancel(execution_id):
         raise Conflict(f"execution {execution_id!r} is not running (status {record.status.value})")
     task = services.runs.task(execution_id)
@@ -109,8 +134,8 @@ async def stop_execution(services: Services, execution_id: str) -> JsonResponse:
     return JsonResponse(execution_summary(record))
 
 
-@router.delete("/executions/{execution_id}", status_code=204)
-async def delete_execution(services: Services, execution_id: str) -> Response:
+@router.delete("/executions/{execution_id}", status_code=204, responses=problems(404, 409))
+async def delete_execution(services: Services, execution_id: PathId) -> Response:
     """Delete a finished execution; a running one must be stopped first (409)."""
     record = await stored_execution(services, execution_id)
     if not record.status.terminal and services.runs.task(execution_id) is not None:
@@ -125,10 +150,14 @@ RETRYABLE = {ExecutionStatus.FAILED, ExecutionStatus.CRASHED, ExecutionStatus.CA
 @router.post(
     "/executions/{execution_id}/retry",
     status_code=202,
-    responses={200: {"description": "`wait: true`: the finished retry, its output in `data`"}},
+    response_model=ExecutionSummary,
+    responses={
+        200: {"model": ExecutionResult, "description": "`wait: true`: the finished retry"},
+        **problems(404, 409, 422),
+    },
 )
 async def retry_execution(
-    services: Services, execution_id: str, body: RetryRequest | None = None
+    services: Services, execution_id: PathId, body: RetryRequest | None = None
 ) -> JsonResponse:
     """Run a failed, crashed or cancelled execution again, as a new execution (`retryOf` links them).
 

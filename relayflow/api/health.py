@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from relayflow.api.deps import JsonResponse, Services
 from relayflow.api.problems import ProblemResponse, problem
+from relayflow.api.schemas import Status, problems
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("relayflow.api")
@@ -16,12 +17,12 @@ log = logging.getLogger("relayflow.api")
 READY_TIMEOUT_S = 5.0
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Status)
 async def healthz() -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-@router.get("/readyz", response_model=None)
+@router.get("/readyz", response_model=Status, responses=problems(503))
 async def readyz(services: Services) -> JsonResponse | ProblemResponse:
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):

@@ -100,6 +100,16 @@ async def request_invalid(request: Request, exc: Exception) -> ProblemResponse:
 
 async def http_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, (UnicodeDecodeError, RecursionError)):
+        # FastAPI answers 400 to a JSON body that is not UTF-8 or nests too deep to decode; it is
+        # as invalid as any other body that does not decode, which FastAPI answers 422
+        message = (
+            "the body is not UTF-8 JSON"
+            if isinstance(exc.__cause__, UnicodeDecodeError)
+            else "the body nests too deep to decode"
+        )
+        issue = {"field": "body", "message": message, "code": "json_invalid"}
+        return problem(422, InputInvalid.code, f"body: {message}", instance=request.url.path, issues=[issue])
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     detail = str(exc.detail)
     if exc.status_code == 404 and detail == HTTPStatus.NOT_FOUND.phrase:

@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,15 @@ from relayflow.engine.executor import Engine
 from relayflow.engine.ports import EventSink
 from relayflow.engine.run import ExecutionRecord
 from relayflow.errors import InputInvalid
+from relayflow.http_session import SharedSession
 from relayflow.metrics import Metrics
 from relayflow.nodes.registry import Registry
 from relayflow.runtime import FileWorkflowLoader, build_engine
+from relayflow.store.policy import SavePolicyStore, record_settings
 from relayflow.store.ports import ExecutionQuery, ExecutionStore, WorkflowQuery, WorkflowStore
+from relayflow.store.save_policy import SaveDefaults
+from relayflow.store.webhook_registry import MemoryWebhookRegistry, WebhookRegistry
+from relayflow.triggers.waits import WaitTimers
 from relayflow.triggers.webhooks import RouteTable
 from relayflow.workflow.model import Workflow
 from relayflow.workflow.parse import parse_workflow
@@ -27,6 +33,7 @@ log = logging.getLogger("relayflow.api")
 
 STARTED_EVENT = "execution.started"
 FINISHED_EVENT = "execution.finished"
+WAITING_EVENT = "execution.waiting"
 
 
 class RunTracker:
@@ -46,6 +53,8 @@ class RunTracker:
         self.hub = hub or EventHub()
         self._tasks: dict[str, asyncio.Task[ExecutionRecord]] = {}
         self._started: dict[str, asyncio.Future[None]] = {}
+        # told of every execution that parks with a timer: (execution id, due time)
+        self.on_waiting: Callable[[str, datetime], None] | None = None
 
     def emit(self, event: str, data: Mapping[str, Any]) -> None:
         if event == STARTED_EVENT:
@@ -55,6 +64,12 @@ class RunTracker:
             self.metrics.execution_started(str(data.get("executionId")), str(data.get("mode")))
         elif event == FINISHED_EVENT:
             self.metrics.execution_finished(str(data.get("executionId")), str(data.get("status")))
+        elif event == WAITING_EVENT:
+            # this stretch of the execution ended: it counts as "waiting" until it resumes
+            self.metrics.execution_finished(str(data.get("executionId")), "waiting")
+            due = data.get("waitTill")
+            if self.on_waiting is not None and isinstance(due, str):
+                self.on_waiting(str(data["executionId"]), datetime.fromisoformat(due))
         elif event == "node.finished" and "type" in data:
             self.metrics.node_ran(str(data["type"]), float(data.get("durationMs", 0.0)) / 1000)
         self.hub.emit(event, data)
@@ -145,6 +160,46 @@ class StoreWorkflowLoader:
         return parse_workflow(stored.data, source=f"workflow {wanted}", registry=self.registry)
 
 
+class WorkflowCache:
+    """Parsed workflows by (id, version): what a resumed execution runs (the version it started
+    on). A hit costs no read; the engine then reuses the graph and parameter plans it built for
+    that Workflow object. Cleared whenever a workflow changes (``workflows_changed``), so a
+    deleted workflow is not run from here and ``version=None`` (the current one) stays current.
+    """
+
+    def __init__(self, workflows: WorkflowStore, registry: Registry | None, size: int = 256) -> None:
+        self.workflows = workflows
+        self.registry = registry
+        self.size = size
+        self._parsed: dict[tuple[str, str | None], Workflow] = {}
+        self._generation = 0
+
+    def clear(self) -> None:
+        self._parsed.clear()
+        self._generation += 1
+
+    async def get(self, workflow_id: str, version_id: str | None = None) -> Workflow | None:
+        key = (workflow_id, version_id)
+        wf = self._parsed.get(key)
+        if wf is not None:
+            return wf
+        generation = self._generation
+        stored = await self.workflows.get(workflow_id)
+        if stored is None:
+            return None
+        data = stored.data
+        if version_id is not None and version_id != stored.version_id:
+            old = await self.workflows.version(workflow_id, version_id)
+            if old is not None:  # that version's graph, today's static data
+                data = {**old.data, "staticData": stored.data.get("staticData")}
+        wf = parse_workflow(data, source=f"workflow {workflow_id}", registry=self.registry)
+        if generation == self._generation:  # no change came in while it was read
+            if len(self._parsed) >= self.size:
+                self._parsed.pop(next(iter(self._parsed)))
+            self._parsed[key] = wf
+        return wf
+
+
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "")
     try:
@@ -179,6 +234,13 @@ class ApiServices:
 
     # called after a workflow is saved, deleted or (de)activated (server.py: the scheduler's wake)
     on_workflows_changed: Callable[[], None] | None = None
+    # the timers of parked executions (api/waiting.py resumes them); started by start_waits
+    timers: WaitTimers | None = None
+    # parsed workflows by version (resumed executions use it)
+    parsed: WorkflowCache | None = None
+    # which workflow holds each webhook (method, path): the rule across processes (the route
+    # table above is this process's copy); the server puts the database's here
+    webhook_registry: WebhookRegistry = field(default_factory=MemoryWebhookRegistry)
 
     @property
     def registry(self) -> Registry:
@@ -195,6 +257,8 @@ class ApiServices:
         return self.runs.hub
 
     def workflows_changed(self) -> None:
+        if self.parsed is not None:
+            self.parsed.clear()
         if self.on_workflows_changed is not None:
             self.on_workflows_changed()
 
@@ -210,11 +274,19 @@ def build_services(
     *,
     registry: Registry | None = None,
     events: EventSink | None = None,
+    save_defaults: SaveDefaults | None = None,
+    webhook_registry: WebhookRegistry | None = None,
     **engine_overrides: Any,
 ) -> ApiServices:
-    """Wire an engine whose RunStore is ``executions`` and whose events go through a RunTracker."""
+    """Wire an engine whose RunStore is ``executions`` (under the workflows' save settings, with
+    ``save_defaults`` or the environment's) and whose events go through a RunTracker."""
+    executions = SavePolicyStore(executions, record_settings, save_defaults)
     runs = RunTracker(downstream=events)
     responses: dict[str, asyncio.Future[Any]] = {}
+    engine_overrides.setdefault("durable_waits", True)
+    # one pooled HTTP session for every HTTP Request node run (closed by close_services)
+    engine_overrides.setdefault("http", SharedSession())
+    engine_overrides.setdefault("static_data", workflows)
     engine = build_engine(
         webhook_responses=responses,
         registry=registry,
@@ -223,6 +295,31 @@ def build_services(
         workflows=StoreWorkflowLoader(workflows, registry),
         **engine_overrides,
     )
-    return ApiServices(
-        workflows=workflows, executions=executions, engine=engine, runs=runs, webhook_responses=responses
+    services = ApiServices(
+        workflows=workflows,
+        executions=executions,
+        engine=engine,
+        runs=runs,
+        webhook_responses=responses,
+        parsed=WorkflowCache(workflows, registry),
     )
+    if webhook_registry is not None:
+        services.webhook_registry = webhook_registry
+
+    async def resume(execution_id: str, due: datetime) -> None:
+        from relayflow.api.waiting import resume_due
+
+        await resume_due(services, execution_id, due)
+
+    timers = WaitTimers(resume, engine.services.clock)
+    services.timers = timers
+    runs.on_waiting = timers.add
+    return services
+
+
+async def start_waits(services: ApiServices) -> int:
+    """Load the stored waits' timers (those parked before a restart) and start firing them."""
+    assert services.timers is not None
+    count = await services.timers.load(services.executions)
+    services.timers.start()
+    return count

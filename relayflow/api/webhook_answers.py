@@ -101,7 +101,9 @@ async def answer_execution(
     params: WebhookParams, task: asyncio.Task[ExecutionRecord], slot: asyncio.Future[Any] | None
 ) -> Response:
     """Wait (shielded: a client that leaves does not cancel the execution) for the answer."""
-    waited: set[asyncio.Future[Any]] = {task} if slot is None else {task, slot}
+    if slot is None:
+        return answer_last_node(params, await asyncio.shield(task))
+    waited: set[asyncio.Future[Any]] = {task, slot}
     await asyncio.shield(asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED))
     if slot is not None and slot.done() and not slot.cancelled():
         answer: WebhookAnswer = slot.result()

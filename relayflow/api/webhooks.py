@@ -19,11 +19,10 @@ from fastapi import APIRouter, Request, Response
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from relayflow.api.deps import Services
 from relayflow.api.problems import problem, status_for
 from relayflow.api.services import ApiServices
 from relayflow.api.webhook_answers import NOSNIFF, answer_execution, answer_received
-from relayflow.api.webhook_routes import load_routes
+from relayflow.api.webhook_routes import ParsedWorkflow, load_routes
 from relayflow.engine.items import Item
 from relayflow.errors import InputInvalid, NotFound, RelayflowError
 from relayflow.nodes.triggers import WebhookParams
@@ -31,6 +30,7 @@ from relayflow.triggers.webhooks import (
     METHODS,
     Match,
     MethodNotAllowed,
+    Registration,
     RouteTable,
     Upload,
     decode_body,
@@ -68,19 +68,29 @@ class Listener:
     one_shot: bool = False  # a test listener serves one request, then disarms
 
 
-@router.api_route("/webhook/{path:path}", methods=list(METHODS), include_in_schema=False)
-async def production_webhook(request: Request, path: str, services: Services) -> Response:
+# plain Starlette routes: FastAPI's dependency injection and validation cost more than this
+# path's own work, and it needs none of them
+
+
+async def production_webhook(request: Request) -> Response:
     """The active workflows' webhooks."""
     started = time.perf_counter()
+    services: ApiServices = request.app.state.services
     listener = Listener(await load_routes(services), "webhook", "production")
+    path = request.path_params["path"]
     return await _timed(services, started, _handle(request, path, services, listener))
 
 
-@router.api_route("/webhook-test/{path:path}", methods=list(METHODS), include_in_schema=False)
-async def test_webhook(request: Request, path: str, services: Services) -> Response:
+async def test_webhook(request: Request) -> Response:
     """A webhook armed by ``POST /api/v1/workflows/{id}/test-webhook``: runs once, mode manual."""
+    services: ApiServices = request.app.state.services
     listener = Listener(services.test_routes, "manual", "test", one_shot=True)
+    path = request.path_params["path"]
     return await _timed(services, time.perf_counter(), _handle(request, path, services, listener))
+
+
+router.add_route("/webhook/{path:path}", production_webhook, methods=list(METHODS), include_in_schema=False)
+router.add_route("/webhook-test/{path:path}", test_webhook, methods=list(METHODS), include_in_schema=False)
 
 
 async def _timed(services: ApiServices, started: float, answer: Awaitable[Response]) -> Response:
@@ -149,13 +159,23 @@ async def _serve(
         webhook_url=str(request.url.replace(query="")),
         mode=listener.item_mode,
     )
+    wf = await _workflow(services, reg, listener)
+    params: WebhookParams = reg.options["params"]
+    return await _run(services, admission, (wf, reg.node, params, listener.mode), item)
+
+
+async def _workflow(services: ApiServices, reg: Registration, listener: Listener) -> Workflow:
+    """The route's workflow: parsed once, then kept with the route (webhook_routes.py)."""
+    parsed: ParsedWorkflow = reg.options["workflow"]
+    if parsed.workflow is not None:
+        return parsed.workflow
     stored = await services.workflows.get(reg.workflow_id)
     if stored is None:  # deleted behind our back: forget its routes
         listener.table.remove_workflow(reg.workflow_id)
-        raise NotFound(f"no webhook {request.method} /{reg.path} is registered")
+        raise NotFound(f"no webhook {reg.method} /{reg.path} is registered")
     wf = parse_workflow(stored.data, source=f"workflow {stored.id}", registry=services.registry)
-    params: WebhookParams = reg.options["params"]
-    return await _run(services, admission, (wf, reg.node, params, listener.mode), item)
+    parsed.offer(stored.data, wf)
+    return wf
 
 
 async def _run(

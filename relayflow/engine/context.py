@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import BaseModel
 
 from relayflow.engine.expression import ExpressionEngine, ExpressionScope
 from relayflow.engine.items import Item, Items
 from relayflow.engine.params import ParamPlan, Path
+from relayflow.engine.run import Park
 from relayflow.errors import NodeError, RelayflowError
 
 if TYPE_CHECKING:
@@ -159,6 +161,25 @@ class NodeContext:
 
     async def sleep(self, seconds: float) -> None:
         await self.clock.sleep(seconds)
+
+    @property
+    def can_park(self) -> bool:
+        """Whether ``park`` is available: the server stores waiting executions, and this is not a
+        sub-workflow that its parent waits for in process."""
+        return bool(self._execution.engine.services.durable_waits) and self._execution.depth == 0
+
+    def park(self, until: datetime | None, webhook: Mapping[str, Any] | None = None) -> NoReturn:
+        """Park the execution: it is stored as waiting and this node runs again, with the same
+        input, when ``until`` comes or (with ``webhook``) its resume URL is called; ``take_resume``
+        then says which. Check ``can_park`` first."""
+        if not self.can_park:
+            raise NodeError("this execution cannot wait durably here", node=self.node_name, retryable=False)
+        raise Park(until, webhook)
+
+    def take_resume(self) -> Mapping[str, Any] | None:
+        """Once, after a resume: ``{"until": ISO text or None, "request": the call's item or
+        None}`` for this node; None when this run is not a resume of this node."""
+        return self._execution.resume_state.pop(self.node_name, None)
 
     def resume_url(self) -> str:
         return f"{self._execution.engine.services.base_url}/webhook-waiting/{self.execution_id}"

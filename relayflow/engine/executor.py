@@ -10,21 +10,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import gc
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from relayflow.engine.context import NodeContext
 from relayflow.engine.expression import ExpressionEngine, NodeRunView
 from relayflow.engine.graph import Graph, GraphNode, build_graph
 from relayflow.engine.items import Items, NodeOutput, normalize_items
 from relayflow.engine.params import ParamPlan
-from relayflow.engine.ports import Clock, CredentialVault, EventSink, RunStore, WorkflowLoader
-from relayflow.engine.run import ExecutionRecord, ExecutionStatus, NodeRun, NodeRunStatus, Source
-from relayflow.engine.state import Execution, Failure, Pending, Ready
+from relayflow.engine.ports import (
+    Clock,
+    CredentialVault,
+    EventSink,
+    RunStore,
+    StaticDataStore,
+    WorkflowLoader,
+)
+from relayflow.engine.run import ExecutionRecord, ExecutionStatus, NodeRun, NodeRunStatus, Park, Source
+from relayflow.engine.state import Execution, Failure, Pending, Ready, static_data_of
 from relayflow.errors import (
     ExecutionCancelled,
     ExecutionTimeout,
@@ -70,6 +81,8 @@ def _gc_paused(active: bool) -> Iterator[None]:
 
 
 MAX_NODE_RUNS = 100_000
+# workflows whose graphs stay built (a scheduler firing 1,000 workflows each second needs them all)
+GRAPH_CACHE_SIZE = 4096
 
 
 @dataclass
@@ -90,6 +103,13 @@ class EngineServices:
     http: Any = None
     # the server's pending webhook answers, keyed by execution id (Respond to Webhook fills them)
     webhook_responses: Any = None
+    # nodes may park the execution (status waiting, resumed later by the server); when False a
+    # Wait node sleeps in process and cannot wait for a call
+    durable_waits: bool = False
+    # under durable waits, shorter waits still sleep in process (parking costs writes and a replay)
+    wait_park_after_s: float = 1.0
+    # keeps the static data that production (not manual) executions change; None: not kept
+    static_data: StaticDataStore | None = None
 
 
 class Engine:
@@ -97,25 +117,46 @@ class Engine:
 
     def __init__(self, services: EngineServices) -> None:
         self.services = services
-        self._graphs: dict[int, tuple[Workflow, Graph]] = {}
+        # id(Workflow) → (that Workflow, its graph); least recently run first
+        self._graphs: OrderedDict[int, tuple[Workflow, Graph]] = OrderedDict()
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._cancel_requested: set[str] = set()
         # sub-workflows started without waiting: kept so they are not garbage-collected
         self._detached: set[asyncio.Task[Any]] = set()
+        # workflow id → its static data, shared by every Workflow object of that id in this
+        # process (when static data is kept: services.static_data)
+        self._static: dict[str, dict[str, Any]] = {}
 
     @property
     def expressions(self) -> ExpressionEngine | None:
         return self.services.expressions
 
     def graph(self, wf: Workflow) -> Graph:
-        cached = self._graphs.get(id(wf))
+        """The graph of ``wf`` (with its parameter plans), built once per Workflow object while
+        it is among the ``GRAPH_CACHE_SIZE`` most recently run."""
+        key = id(wf)
+        cached = self._graphs.get(key)
         if cached is not None and cached[0] is wf:
+            self._graphs.move_to_end(key)
             return cached[1]
         g = build_graph(wf, self.services.registry)
-        if len(self._graphs) > 256:
-            self._graphs.clear()
-        self._graphs[id(wf)] = (wf, g)
+        self._graphs[key] = (wf, g)
+        if len(self._graphs) > GRAPH_CACHE_SIZE:
+            self._graphs.popitem(last=False)
         return g
+
+    def static_data_for(self, workflow: Workflow, mode: str, depth: int) -> dict[str, Any]:
+        """The static data an execution of ``workflow`` sees: when it is kept, the one dict of
+        that workflow id in this process (whichever parse of the workflow runs), else the
+        workflow's own. A manual run or a sub-workflow sees a copy: its changes are not kept."""
+        own = static_data_of(workflow)
+        if workflow.id is None or self.services.static_data is None:
+            return own
+        shared = self._static.setdefault(workflow.id, own)
+        workflow.staticData = shared
+        if mode == "manual" or depth > 0:
+            return copy.deepcopy(shared)
+        return shared
 
     def cancel(self, execution_id: str) -> bool:
         task = self._running.get(execution_id)
@@ -141,22 +182,43 @@ class Engine:
         pin_data: Mapping[str, Any] | None = None,
         resume: ExecutionRecord | None = None,
         retry_of: str | None = None,
+        resume_state: Mapping[str, Mapping[str, Any]] | None = None,
         _depth: int = 0,
         _parent: Execution | None = None,
     ) -> ExecutionRecord:
+        """Run ``workflow`` from ``start_node`` (its first trigger by default) with ``input_items``.
+
+        ``resume`` continues from that record's finished node runs (they do not run again): under
+        a new ``execution_id`` for a retry, under the record's own id to continue a parked
+        execution, with ``resume_state`` telling each parked node what resumed it.
+        """
         graph = self.graph(workflow)
+        continuing = resume is not None and execution_id == resume.id
         record = ExecutionRecord(
             id=execution_id or uuid.uuid4().hex,
             workflow_id=workflow.id,
             workflow_name=workflow.name,
             mode=mode,
             status=ExecutionStatus.RUNNING,
-            started_at=self.services.clock.now(),
+            started_at=resume.started_at if resume is not None and continuing else self.services.clock.now(),
             retry_of=retry_of,
+            settings=workflow.settings.model_extra or {},
+            workflow_version=_version_of(workflow),
         )
         pins = dict(workflow.pinData or {}) if mode == "manual" else {}
         pins.update(pin_data or {})
-        ex = Execution(self, graph, record, pin_data=pins, depth=_depth, parent=_parent)
+        ex = Execution(
+            self, graph, record, pin_data=pins, depth=_depth, parent=_parent, resume_state=resume_state
+        )
+        items = input_items if input_items is not None else [{"json": {}}]
+        try:
+            start: GraphNode | LookupError = graph.start_node(start_node)
+        except LookupError as exc:
+            start = exc
+        if resume is not None and isinstance(start, GraphNode):
+            # the finished runs are the checkpoint: in the record before its start is stored
+            record.node_runs.extend(ex.replay(resume.node_runs, start.name, items, _input_width))
+        static_before = _static_snapshot(ex, mode)
         await self.services.store.execution_started(record)
         self._emit("execution.started", {"executionId": record.id, "workflowId": workflow.id, "mode": mode})
         # a waited-for sub-workflow runs inside its parent's task: cancelling it means the parent
@@ -164,12 +226,12 @@ class Engine:
         if task is not None:
             self._running[record.id] = task
         try:
-            start = graph.start_node(start_node)
-            items = input_items if input_items is not None else [{"json": {}}]
+            if isinstance(start, LookupError):
+                raise start
             timeout = workflow.settings.timeout_s
             async with asyncio.timeout(timeout):
-                await self._loop(ex, start, items, resume)
-            record.status = ExecutionStatus.SUCCEEDED
+                await self._loop(ex, start, items, replayed=resume is not None)
+            record.status = ExecutionStatus.WAITING if ex.parked else ExecutionStatus.SUCCEEDED
         except Failure as f:
             record.status = ExecutionStatus.FAILED
             record.error = _error_dict(f.error, f.node)
@@ -193,6 +255,11 @@ class Engine:
             record.error = UserError(str(exc), code="no_start_node").to_dict()
         finally:
             self._running.pop(record.id, None)
+        if static_before is not None:
+            await self._keep_static_data(ex, static_before)
+        if record.status is ExecutionStatus.WAITING:
+            await self._park(ex)
+            return record
         await self._finish(ex)
         if record.status is ExecutionStatus.FAILED and mode != "error" and workflow.settings.errorWorkflow:
             self._detach(self._run_error_workflow(record, workflow))
@@ -247,6 +314,49 @@ class Engine:
         }
         await self.run(target, input_items=[{"json": item}], mode="error", start_node=start)
 
+    async def resume_parked(
+        self, workflow: Workflow, record: ExecutionRecord, resume_state: Mapping[str, Mapping[str, Any]]
+    ) -> ExecutionRecord:
+        """Continue a parked (waiting) execution under its own id from its stored node runs."""
+        first = record.node_runs[0] if record.node_runs else None
+        return await self.run(
+            workflow,
+            input_items=list(first.output[0]) if first is not None and first.output else None,
+            start_node=first.node if first is not None else None,
+            mode=record.mode,
+            execution_id=record.id,
+            resume=record,
+            retry_of=record.retry_of,
+            resume_state=resume_state,
+        )
+
+    async def _keep_static_data(self, ex: Execution, before: bytes) -> None:
+        store = self.services.static_data
+        workflow_id = ex.workflow.id
+        if store is None or workflow_id is None or _static_snapshot(ex, ex.record.mode) == before:
+            return
+        try:
+            await store.save_static_data(workflow_id, ex.static_data)
+        except Exception:  # the execution's outcome stands; the data is logged as lost
+            log.exception("the static data of workflow %s could not be saved", workflow_id)
+
+    async def _park(self, ex: Execution) -> None:
+        """Store a parked execution: status waiting, its parked nodes, the earliest timer."""
+        rec = ex.record
+        rec.waiting = list(ex.parked)
+        times = [p.until for p in ex.parked_signals if p.until is not None]
+        rec.wait_till = min(times) if times else None
+        await self.services.store.execution_finished(rec)
+        self._emit(
+            "execution.waiting",
+            {
+                "executionId": rec.id,
+                "workflowId": rec.workflow_id,
+                "waitTill": rec.wait_till.isoformat() if rec.wait_till else None,
+                "webhook": any(p.webhook is not None for p in ex.parked_signals),
+            },
+        )
+
     async def _finish(self, ex: Execution) -> None:
         rec = ex.record
         if rec.finished_at is not None:
@@ -261,20 +371,15 @@ class Engine:
             {"executionId": rec.id, "status": rec.status.value, "error": rec.error},
         )
 
-    async def _loop(
-        self, ex: Execution, start: GraphNode, items: Items, resume: ExecutionRecord | None = None
-    ) -> None:
-        if resume is not None:
-            # continue from the finished nodes of an earlier execution: they do not run again
-            for run in ex.replay(resume.node_runs, start.name, items, _input_width):
-                ex.record.node_runs.append(run)
-                await self.services.store.node_run_finished(ex.record, run)
+    async def _loop(self, ex: Execution, start: GraphNode, items: Items, *, replayed: bool = False) -> None:
+        if replayed:
+            # continue from the state the replayed runs reached (Engine.run did the replay)
             ready = ex.ready_nodes()
         else:
             ready = Ready()
             ex.pending.setdefault(start.name, Pending()).push(0, items, Source("", 0, 0))
             ready.add(start.name)
-        running: dict[asyncio.Task[tuple[GraphNode, int, NodeOutput]], str] = {}
+        running: dict[asyncio.Task[tuple[GraphNode, int, NodeOutput | None]], str] = {}
         try:
             while True:
                 while ready and len(running) < ex.max_concurrency:
@@ -301,6 +406,8 @@ class Engine:
                     if pending.complete(len(g.connected_inputs) or 1):
                         ex._mark_ready(name, ready)
                 if not running:
+                    if ex.parked:
+                        return  # the rest waits for the resume (a partial Merge must not run now)
                     candidate = ex.idle_candidate()
                     if candidate is None:
                         return
@@ -310,7 +417,8 @@ class Engine:
                 for t in done:
                     running.pop(t)
                     g, run_index, outputs = t.result()  # raises Failure
-                    ex.deliver(g, run_index, outputs, ready)
+                    if outputs is not None:  # None: the node parked
+                        ex.deliver(g, run_index, outputs, ready)
         finally:
             for t in running:
                 t.cancel()
@@ -320,7 +428,7 @@ class Engine:
     # ------------------------------------------------------------------------------------------
     async def _run_node(
         self, ex: Execution, g: GraphNode, run_index: int, inputs: list[Items], sources: list[Source | None]
-    ) -> tuple[GraphNode, int, NodeOutput]:
+    ) -> tuple[GraphNode, int, NodeOutput | None]:
         node = g.node
         spec = g.resolved.spec
         clock = self.services.clock
@@ -351,6 +459,11 @@ class Engine:
             run.finished_at = clock.now()
             ex.record.node_runs.append(run)
             raise
+        except Park as park:
+            # not a run yet: on resume the node runs again (same run index) and is told why
+            ex.park(g.name, run_index, park)
+            self._emit("node.waiting", {"executionId": ex.record.id, "node": g.name, "runIndex": run_index})
+            return g, run_index, None
         except RelayflowError as exc:
             failure = exc
             outputs = self._handle_failure(ex, g, run, inputs, exc)
@@ -424,6 +537,8 @@ class Engine:
             run.tries = attempt
             try:
                 return await self._execute_once(ex, g, run, inputs, sources)
+            except Park:
+                raise
             except (RelayflowError, Exception) as exc:
                 retryable = not isinstance(exc, UserError) and getattr(exc, "retryable", True)
                 if attempt >= tries or not retryable:
@@ -500,6 +615,19 @@ class Engine:
             self._detach(coro)
             return None
         return await coro
+
+
+def _version_of(workflow: Workflow) -> str | None:
+    version = (workflow.model_extra or {}).get("versionId")
+    return version if isinstance(version, str) else None
+
+
+def _static_snapshot(ex: Execution, mode: str) -> bytes | None:
+    """The static data as JSON, when this execution's changes to it are kept (as in n8n: not for
+    manual runs, not for sub-workflows' own copies)."""
+    if mode == "manual" or ex.depth > 0 or ex.engine.services.static_data is None:
+        return None
+    return orjson.dumps(ex.static_data, option=orjson.OPT_SORT_KEYS, default=str)
 
 
 def _output_width(g: GraphNode, *, error_output: bool) -> int:

@@ -49,5 +49,11 @@ class WorkflowLoader(Protocol):
     async def load(self, source: str, ref: Any) -> Workflow: ...
 
 
+class StaticDataStore(Protocol):
+    """Where a workflow's static data (``$getWorkflowStaticData``) is kept between executions."""
+
+    async def save_static_data(self, workflow_id: str, data: Mapping[str, Any]) -> None: ...
+
+
 class CredentialVault(Protocol):
     async def get(self, type_: str, ref: Mapping[str, Any]) -> dict[str, Any]: ...

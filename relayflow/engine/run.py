@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -44,6 +45,19 @@ class NodeRunStatus(StrEnum):
     PINNED = "pinned"
     # disabled: items passed through
     DISABLED = "disabled"
+
+
+class Park(Exception):
+    """Raised by a node (``NodeContext.park``) to park the execution until a time or a call.
+
+    ``until`` is when a timer resumes it (None: only a call does); ``webhook`` holds what the
+    resume URL accepts and answers when the node waits for a call (None: a timer only).
+    """
+
+    def __init__(self, until: datetime | None, webhook: Mapping[str, Any] | None = None) -> None:
+        super().__init__("park")
+        self.until = until
+        self.webhook = dict(webhook) if webhook is not None else None
 
 
 @dataclass(frozen=True)
@@ -118,6 +132,16 @@ class ExecutionRecord:
     last_node: str | None = None
     # the execution this one retries
     retry_of: str | None = None
+    # the workflow version that ran (its ``versionId``), when it has one; not stored with the
+    # execution, but with its wait (a parked execution resumes on the version it started on)
+    workflow_version: str | None = None
+    # status WAITING: the earliest time a timer resumes it, and each parked node as
+    # {"node", "runIndex", "until" (ISO 8601 or None), "webhook" (dict or None)}
+    wait_till: datetime | None = None
+    waiting: list[dict[str, Any]] = field(default_factory=list)
+    # the workflow's settings beyond the engine's own (n8n's save settings...), for the stores;
+    # not part of the stored record
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     def output_json(self) -> Any:
         """The terminal nodes' output as ``relayflow run`` prints it.
@@ -145,5 +169,6 @@ class ExecutionRecord:
             "error": self.error,
             "lastNode": self.last_node,
             "retryOf": self.retry_of,
+            "waitTill": self.wait_till.isoformat() if self.wait_till else None,
             "nodeRuns": [r.to_dict(with_data=with_data) for r in self.node_runs],
         }

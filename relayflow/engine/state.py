@@ -9,11 +9,13 @@ from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from relayflow.engine.expression import ExpressionScope, NodeRunView
 from relayflow.engine.graph import Graph, GraphNode
 from relayflow.engine.items import Item, Items, NodeOutput, paired_index
 from relayflow.engine.params import ParamPlan
-from relayflow.engine.run import ExecutionRecord, NodeRun, NodeRunStatus, Source
+from relayflow.engine.run import ExecutionRecord, NodeRun, NodeRunStatus, Park, Source
 from relayflow.errors import RelayflowError
 
 if TYPE_CHECKING:
@@ -119,6 +121,7 @@ class Execution:
         pin_data: Mapping[str, Any] | None,
         depth: int,
         parent: Execution | None,
+        resume_state: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.engine = engine
         self.graph = graph
@@ -130,11 +133,15 @@ class Execution:
         self.views: dict[str, list[NodeRunView]] = {}
         self.pending: dict[str, Pending] = {}
         self.node_state: dict[str, dict[str, Any]] = {}
-        sd = self.workflow.staticData
-        self.static_data: dict[str, Any] = sd if isinstance(sd, dict) else {}
+        self.static_data: dict[str, Any] = engine.static_data_for(self.workflow, record.mode, depth)
         self.sequential = self.workflow.settings.sequential
         self.max_concurrency = 1 if self.sequential else self.workflow.settings.maxConcurrency
         self.node_runs = 0
+        # parked nodes of a resumed execution → what resumed them (each is taken once)
+        self.resume_state: dict[str, Mapping[str, Any]] = dict(resume_state or {})
+        # the nodes that parked in this run: stored entries, and the signals they raised
+        self.parked: list[dict[str, Any]] = []
+        self.parked_signals: list[Park] = []
 
     # ------------------------------------------------------------------------------------------
     def plan_for(self, g: GraphNode) -> ParamPlan:
@@ -206,6 +213,17 @@ class Execution:
             source = Source(*src) if src is not None else None
         return None
 
+    def park(self, node: str, run_index: int, signal: Park) -> None:
+        self.parked_signals.append(signal)
+        self.parked.append(
+            {
+                "node": node,
+                "runIndex": run_index,
+                "until": signal.until.isoformat() if signal.until is not None else None,
+                "webhook": signal.webhook,
+            }
+        )
+
     # ------------------------------------------------------------------------------------------
     def deliver(self, g: GraphNode, run_index: int, outputs: NodeOutput, ready: Ready) -> None:
         children: list[str] = []
@@ -274,3 +292,20 @@ class Execution:
         if not waiting:
             return None
         return min(waiting, key=lambda n: self.graph.nodes[n].order)
+
+
+def static_data_of(workflow: Any) -> dict[str, Any]:
+    """The workflow's static data as a dict attached to it, so that executions of the same
+    Workflow object share it (n8n exports may hold it as JSON text)."""
+    sd = workflow.staticData
+    if isinstance(sd, dict):
+        return sd
+    parsed: Any = None
+    if isinstance(sd, str) and sd.strip():
+        try:
+            parsed = orjson.loads(sd)
+        except orjson.JSONDecodeError:
+            parsed = None
+    data: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+    workflow.staticData = data
+    return data

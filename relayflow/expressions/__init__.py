@@ -20,11 +20,30 @@ Invariants and limits (see README.md):
 
 from __future__ import annotations
 
-from relayflow.expressions.engine import Template, V8ExpressionEngine
-from relayflow.expressions.sandbox import Limits
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from relayflow.expressions.engine import Template, V8ExpressionEngine
+    from relayflow.expressions.sandbox import Limits
 
 __all__ = ["Limits", "Template", "V8ExpressionEngine", "default_expression_engine"]
 
 
 def default_expression_engine() -> V8ExpressionEngine:
+    from relayflow.expressions.engine import V8ExpressionEngine
+
     return V8ExpressionEngine()
+
+
+def __getattr__(name: str) -> Any:
+    # the engine (and mini-racer with it) is imported when first named, not with the package:
+    # node modules import ``relayflow.expressions.code`` and must not pay for it
+    if name in ("Template", "V8ExpressionEngine"):
+        from relayflow.expressions import engine
+
+        return getattr(engine, name)
+    if name == "Limits":
+        from relayflow.expressions.sandbox import Limits
+
+        return Limits
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

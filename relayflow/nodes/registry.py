@@ -1,8 +1,14 @@
-"""The node registry: built-ins listed explicitly, plug-ins from the ``relayflow.nodes`` entry points."""
+"""The node registry: built-ins listed explicitly, plug-ins from the ``relayflow.nodes`` entry points.
+
+The default registry imports the built-in node modules (and builds their pydantic models) on its
+first lookup, not when it is made: a server that has not run or checked a workflow yet has not
+paid for them. With plug-ins installed it loads everything at once, so a broken one fails at start.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -30,14 +36,39 @@ def _version_key(v: float) -> float:
 
 
 class Registry:
-    def __init__(self, specs: Iterable[NodeSpec] = ()) -> None:
+    """Node specs by type and version, and the n8n aliases that point at them.
+
+    ``deferred`` yields more specs, registered before the first lookup or registration (or by
+    ``load()``); ``specs`` are registered at once.
+    """
+
+    def __init__(
+        self, specs: Iterable[NodeSpec] = (), *, deferred: Callable[[], Iterable[NodeSpec]] | None = None
+    ) -> None:
         self._specs: dict[tuple[str, int], NodeSpec] = {}
         self._aliases: dict[tuple[str, float], tuple[NodeSpec, TranslateFn | None]] = {}
         self._alias_versions: dict[str, list[float]] = {}
+        self._deferred = deferred
+        self._lock = threading.RLock()  # a re-entrant load fails loudly instead of hanging
         for s in specs:
-            self.register(s)
+            self._add(s)
+
+    def load(self) -> Registry:
+        """Register the deferred specs now (once; a second caller waits for the first)."""
+        if self._deferred is not None:
+            with self._lock:
+                if self._deferred is not None:
+                    specs = list(self._deferred())  # an import error leaves the registry as it was
+                    for s in specs:
+                        self._add(s)
+                    self._deferred = None
+        return self
 
     def register(self, spec: NodeSpec) -> None:
+        self.load()
+        self._add(spec)
+
+    def _add(self, spec: NodeSpec) -> None:
         if not isinstance(spec, NodeSpec):
             raise RegistryError(f"not a NodeSpec: {spec!r}")
         problems = spec.check()
@@ -58,12 +89,15 @@ class Registry:
                 self._alias_versions.setdefault(alias.type, []).append(float(v))
 
     def __iter__(self) -> Iterator[NodeSpec]:
+        self.load()
         return iter(sorted(self._specs.values(), key=lambda s: (s.type, s.version)))
 
     def __len__(self) -> int:
+        self.load()
         return len(self._specs)
 
     def get(self, type_: str, version: int | None = None) -> NodeSpec:
+        self.load()
         if version is None:
             versions = [v for (t, v) in self._specs if t == type_]
             if not versions:
@@ -76,6 +110,7 @@ class Registry:
 
     def find(self, type_: str) -> list[NodeSpec]:
         """Every version of a type, or of the node an n8n alias points to."""
+        self.load()
         found = [s for s in self if s.type == type_]
         if not found:
             found = list(
@@ -85,6 +120,7 @@ class Registry:
 
     def resolve(self, type_: str, type_version: float) -> Resolved:
         """Find the spec for a node's ``type`` and ``typeVersion`` (ours or an n8n alias)."""
+        self.load()
         version = float(type_version)
         alias = self._aliases.get((type_, _version_key(version)))
         if alias is not None:
@@ -99,6 +135,7 @@ class Registry:
         return Resolved(self.get(type_, int(version)), None, version)
 
     def types(self) -> list[str]:
+        self.load()
         return sorted({t for t, _ in self._specs} | set(self._alias_versions))
 
 
@@ -120,16 +157,22 @@ def load_plugins(registry: Registry) -> list[str]:
     return loaded
 
 
+def builtin_specs() -> tuple[NodeSpec, ...]:
+    """The built-in specs (importing every built-in node module)."""
+    from relayflow.nodes.builtin import BUILTIN_SPECS
+
+    return BUILTIN_SPECS
+
+
 _default: Registry | None = None
 
 
 def default_registry() -> Registry:
-    """Built-ins plus plug-ins, built once per process."""
+    """Built-ins plus plug-ins, made once per process; the built-ins load on first use."""
     global _default
     if _default is None:
-        from relayflow.nodes.builtin import BUILTIN_SPECS
-
-        reg = Registry(BUILTIN_SPECS)
-        load_plugins(reg)
+        reg = Registry(deferred=builtin_specs)
+        if entry_points(group=ENTRY_POINT_GROUP):
+            load_plugins(reg)
         _default = reg
     return _default

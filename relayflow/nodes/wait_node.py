@@ -1,14 +1,23 @@
 """Wait: pause the execution, then pass the items on.
 
-In process, a time interval or a specific time sleeps through ``ctx.sleep`` (instant under the
-fake clock of tests). Resuming by webhook or form needs the server and fails clearly for now.
-n8n's Wait v1 defaults to 1 hour; v1.1 (and ours) to 5 seconds. A naive ``dateTime`` is read as
-UTC (n8n uses the server's time, never the workflow's time zone).
+Under the server (``ctx.can_park``) the wait is durable: a wait of ``wait_park_after_s`` (1 s by
+default, ``RELAYFLOW_WAIT_PARK_AFTER_S``) or more, and every wait for a call, parks the execution (stored as ``waiting``, no task or memory held beyond a
+timer entry); it resumes when the time comes or ``$execution.resumeUrl`` is called
+(``/webhook-waiting/{executionId}``), also after a restart. A call's request becomes the output
+item (``{headers, params, query, body}`` as from a Webhook node); a time that came passes the
+input items on; with ``limitWaitTime`` a call that never comes lets the items pass at the limit.
+
+Elsewhere (``relayflow run``, sub-workflows waited for in process) a time interval or a specific
+time sleeps through ``ctx.sleep`` (instant under the fake clock of tests) and waiting for a call
+fails clearly. n8n's Wait v1 defaults to 1 hour; v1.1 (and ours) to 5 seconds. A naive
+``dateTime`` is read as UTC (n8n uses the server's time, never the workflow's time zone). Forms
+(``resume: form``) are not served yet: such a wait resumes by a call to the resume URL like a
+webhook wait.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -67,27 +76,73 @@ def _parse_moment(value: str | datetime, node: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _seconds(ctx: NodeContext, params: Params) -> float:
-    if params.resume == "timeInterval":
-        return params.amount * UNIT_S[params.unit]
-    when = params.dateTime
-    if when is None or when == "":
-        raise ParameterInvalid(
-            "no date and time to wait until", node=ctx.node_name, field="parameters.dateTime"
-        )
-    until = _parse_moment(when, ctx.node_name)
+def _until(ctx: NodeContext, params: Params) -> datetime | None:
+    """When the wait ends by time (None: only a call ends it)."""
     now: datetime = ctx.clock.now()
-    return max(0.0, (until - now).total_seconds())
+    if params.resume == "timeInterval":
+        return now + timedelta(seconds=params.amount * UNIT_S[params.unit])
+    if params.resume == "specificTime":
+        when = params.dateTime
+        if when is None or when == "":
+            raise ParameterInvalid(
+                "no date and time to wait until", node=ctx.node_name, field="parameters.dateTime"
+            )
+        return _parse_moment(when, ctx.node_name)
+    if not params.limitWaitTime:
+        return None
+    if params.limitType == "afterTimeInterval":
+        return now + timedelta(seconds=params.resumeAmount * UNIT_S[params.resumeUnit])
+    if params.maxDateAndTime is None or params.maxDateAndTime == "":
+        raise ParameterInvalid(
+            "no date and time to limit the wait to", node=ctx.node_name, field="parameters.maxDateAndTime"
+        )
+    return _parse_moment(params.maxDateAndTime, ctx.node_name)
+
+
+def _webhook(params: Params) -> dict[str, Any]:
+    """What the resume URL accepts and how it answers (read by the server)."""
+    return {
+        "httpMethod": params.httpMethod,
+        "responseMode": params.responseMode,
+        "responseCode": params.responseCode,
+        "responseData": params.responseData,
+        "responseBinaryPropertyName": params.responseBinaryPropertyName,
+        "options": {k: v for k, v in params.options.items() if k in WEBHOOK_OPTIONS},
+    }
+
+
+# Webhook options that also mean something to a Wait's resume URL
+WEBHOOK_OPTIONS = ("responseCode", "responseData", "responseHeaders", "noResponseBody", "rawBody")
 
 
 async def execute(ctx: NodeContext, items: Items, params: Params) -> NodeOutput:
-    if params.resume in ("webhook", "form"):
-        raise NodeError(
-            f"resume by {params.resume} needs the server (relayflow start)",
-            node=ctx.node_name,
-            retryable=False,
-        )
-    await ctx.sleep(_seconds(ctx, params))
+    resumed = ctx.take_resume()
+    if resumed is not None:
+        request = resumed.get("request")
+        if request is not None:
+            return [[request]]
+        stored = resumed.get("until")
+        until = _parse_moment(stored, ctx.node_name) if isinstance(stored, str) else None
+    else:
+        until = _until(ctx, params)
+    by_call = params.resume in ("webhook", "form")
+    now: datetime = ctx.clock.now()
+    if until is not None and until <= now:
+        return [passthrough(items)]
+    if by_call:
+        if not ctx.can_park:
+            raise NodeError(
+                f"resume by {params.resume} needs the server (relayflow start) and cannot be used in "
+                "a sub-workflow that its parent waits for",
+                node=ctx.node_name,
+                retryable=False,
+            )
+        ctx.park(until, _webhook(params))
+    assert until is not None
+    seconds = (until - now).total_seconds()
+    if ctx.can_park and seconds >= ctx.services.wait_park_after_s:
+        ctx.park(until)
+    await ctx.sleep(seconds)
     return [passthrough(items)]
 
 

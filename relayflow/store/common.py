@@ -14,7 +14,9 @@ from typing import Any
 
 import orjson
 
+from relayflow.engine.run import ExecutionRecord
 from relayflow.errors import InputInvalid
+from relayflow.store.ports import ParkedExecution
 
 WORKFLOW_ID_LENGTH = 16
 MAX_PAGE_SIZE = 1000
@@ -44,9 +46,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, id_ = orjson.loads(raw)
         when = datetime.fromisoformat(at)
-    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        if when.tzinfo is not None:
+            when = when.astimezone(UTC)  # OverflowError at the ends of the calendar
+    except (binascii.Error, ValueError, TypeError, OverflowError, orjson.JSONDecodeError) as exc:
         raise InputInvalid(f"invalid cursor {cursor!r}") from exc
-    if not isinstance(id_, str) or when.tzinfo is None:
+    # PostgreSQL text holds no NUL character
+    if not isinstance(id_, str) or "\x00" in id_ or when.tzinfo is None:
         raise InputInvalid(f"invalid cursor {cursor!r}")
     return when, id_
 
@@ -65,6 +70,8 @@ def workflow_name(data: dict[str, Any]) -> str:
         raise InputInvalid("the workflow name must be a string")
     if len(name) > MAX_NAME_LENGTH:
         raise InputInvalid(f"the workflow name is longer than {MAX_NAME_LENGTH} characters")
+    if "\x00" in name:  # PostgreSQL text holds no NUL character
+        raise InputInvalid("the workflow name holds a NUL character")
     return name
 
 
@@ -83,7 +90,12 @@ def clean_tags(tags: Sequence[str]) -> tuple[str, ...]:
         raise InputInvalid("tags must be a list of names")
     out: set[str] = set()
     for tag in tags:
-        if not isinstance(tag, str) or not tag.strip() or len(tag.strip()) > MAX_TAG_LENGTH:
+        if (
+            not isinstance(tag, str)
+            or not tag.strip()
+            or len(tag.strip()) > MAX_TAG_LENGTH
+            or "\x00" in tag  # PostgreSQL text holds no NUL character
+        ):
             raise InputInvalid(f"invalid tag {tag!r} (1 to {MAX_TAG_LENGTH} characters)")
         out.add(tag.strip())
     return tuple(sorted(out))
@@ -92,3 +104,30 @@ def clean_tags(tags: Sequence[str]) -> tuple[str, ...]:
 def utc(at: datetime) -> datetime:
     """Aware UTC; a naive value is taken as UTC (SQLite hands them back naive)."""
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def parked_of(record: ExecutionRecord, now: datetime) -> ParkedExecution:
+    """The wait a WAITING record stores."""
+    return ParkedExecution(
+        execution_id=record.id,
+        workflow_id=record.workflow_id,
+        version_id=record.workflow_version,
+        due_at=utc(record.wait_till) if record.wait_till is not None else None,
+        webhook=any(n.get("webhook") is not None for n in record.waiting),
+        nodes=[dict(n) for n in record.waiting],
+        created_at=now,
+    )
+
+
+def accepts_call(wait: ParkedExecution, method: str | None) -> bool:
+    """Whether a call with ``method`` may resume the wait (any wait, without a method)."""
+    if method is None:
+        return True
+    return any((n.get("webhook") or {}).get("httpMethod", "GET") == method for n in wait.nodes)
+
+
+def waiting_from(record: ExecutionRecord, wait: ParkedExecution | None) -> None:
+    """Fill a stored WAITING record's ``wait_till`` and ``waiting`` from its wait."""
+    if wait is not None:
+        record.wait_till = wait.due_at
+        record.waiting = [dict(n) for n in wait.nodes]

@@ -4,6 +4,9 @@
 ``RELAYFLOW_DATABASE_URL`` (default ``sqlite+aiosqlite:///$RELAYFLOW_HOME/relayflow.db``) may name
 PostgreSQL: ``postgresql+asyncpg://user:pass@host/db``; ``postgresql://`` and ``postgres://`` are
 given the asyncpg driver, ``sqlite://`` the aiosqlite one.
+
+SQLAlchemy and the SQL stores are imported only when a URL is checked or the stores are opened,
+so reading the settings costs nothing.
 """
 
 from __future__ import annotations
@@ -11,14 +14,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
-from relayflow.engine.ports import Clock
 from relayflow.errors import InputInvalid
-from relayflow.store.ports import ExecutionStore, WorkflowStore
-from relayflow.store.sql import open_sql_stores
+
+if TYPE_CHECKING:
+    from relayflow.engine.ports import Clock
+    from relayflow.store.ports import ExecutionStore, WorkflowStore
 
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -41,6 +43,9 @@ def database_url(env: Mapping[str, str] = os.environ) -> str:
 
 def normalize_url(url: str) -> str:
     """The async-driver form of a database URL; anything but SQLite or PostgreSQL is refused."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise InputInvalid(f"not a database URL: {url!r}")
@@ -62,4 +67,6 @@ async def open_stores(
 
     Close both stores; the engine is disposed when the second one closes.
     """
+    from relayflow.store.sql import open_sql_stores
+
     return await open_sql_stores(normalize_url(url or database_url()), clock=clock)

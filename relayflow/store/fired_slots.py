@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from relayflow.store.common import utc
@@ -20,6 +21,9 @@ class MemoryFiredSlotStore:
             return False
         fired.add(at)
         return True
+
+    async def claim_many(self, slots: Sequence[tuple[str, str, datetime]]) -> list[bool]:
+        return [await self.claim(workflow_id, node, "", at) for workflow_id, node, at in slots]
 
     async def last_fired(self, workflow_id: str, node: str) -> datetime | None:
         return max(self._slots.get((workflow_id, node), ()), default=None)

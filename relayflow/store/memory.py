@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from relayflow.engine.memory import SystemClock
@@ -14,12 +14,14 @@ from relayflow.engine.ports import Clock
 from relayflow.engine.run import ExecutionRecord, ExecutionStatus, NodeRun
 from relayflow.errors import Conflict, NotFound
 from relayflow.store.common import (
+    accepts_call,
     check_limit,
     clean_tags,
     decode_cursor,
     encode_cursor,
     new_version_id,
     new_workflow_id,
+    parked_of,
     synced_data,
     utc,
     workflow_name,
@@ -27,6 +29,7 @@ from relayflow.store.common import (
 from relayflow.store.ports import (
     ExecutionQuery,
     Page,
+    ParkedExecution,
     StoredWorkflow,
     WorkflowQuery,
     WorkflowVersion,
@@ -53,6 +56,7 @@ class MemoryWorkflowStore:
         self._clock = clock or SystemClock()
         self._rows: dict[str, StoredWorkflow] = {}
         self._versions: dict[str, list[WorkflowVersion]] = {}
+        self._static: dict[str, dict[str, Any]] = {}
 
     def _now(self) -> datetime:
         return utc(self._clock.now())
@@ -83,7 +87,12 @@ class MemoryWorkflowStore:
 
     async def get(self, workflow_id: str) -> StoredWorkflow | None:
         row = self._rows.get(workflow_id)
-        return _copy(row) if row else None
+        if row is None:
+            return None
+        stored = _copy(row)
+        if workflow_id in self._static:
+            stored.data["staticData"] = copy.deepcopy(self._static[workflow_id])
+        return stored
 
     async def find(self, query: WorkflowQuery) -> Page[StoredWorkflow]:
         rows: Iterable[StoredWorkflow] = self._rows.values()
@@ -127,7 +136,12 @@ class MemoryWorkflowStore:
 
     async def delete(self, workflow_id: str) -> bool:
         self._versions.pop(workflow_id, None)
+        self._static.pop(workflow_id, None)
         return self._rows.pop(workflow_id, None) is not None
+
+    async def save_static_data(self, workflow_id: str, data: Mapping[str, Any]) -> None:
+        if workflow_id in self._rows:
+            self._static[workflow_id] = copy.deepcopy(dict(data))
 
     async def versions(self, workflow_id: str) -> list[WorkflowVersion]:
         self._existing(workflow_id)
@@ -153,6 +167,7 @@ class MemoryExecutionStore:
 
     def __init__(self) -> None:
         self._records: dict[str, ExecutionRecord] = {}
+        self._parked: dict[str, ParkedExecution] = {}
 
     def _snapshot(self, record: ExecutionRecord) -> None:
         self._records[record.id] = dataclasses.replace(
@@ -167,6 +182,8 @@ class MemoryExecutionStore:
 
     async def execution_finished(self, record: ExecutionRecord) -> None:
         self._snapshot(record)
+        if record.status == ExecutionStatus.WAITING:
+            self._parked[record.id] = parked_of(record, datetime.now(UTC))
 
     async def get(self, execution_id: str) -> ExecutionRecord | None:
         rec = self._records.get(execution_id)
@@ -189,7 +206,33 @@ class MemoryExecutionStore:
         return Page(items, page.next_cursor)
 
     async def delete(self, execution_id: str) -> bool:
+        self._parked.pop(execution_id, None)
         return self._records.pop(execution_id, None) is not None
+
+    async def parked(self, *, after: str | None = None, limit: int = 1000) -> list[ParkedExecution]:
+        ids = sorted(i for i in self._parked if after is None or i > after)
+        return [self._parked[i] for i in ids[: check_limit(limit)]]
+
+    async def parked_one(self, execution_id: str) -> ParkedExecution | None:
+        return self._parked.get(execution_id)
+
+    async def claim_parked(
+        self, execution_id: str, *, due_by: datetime | None = None
+    ) -> ParkedExecution | None:
+        wait = self._parked.get(execution_id)
+        if wait is None or (due_by is not None and (wait.due_at is None or wait.due_at > utc(due_by))):
+            return None
+        return self._parked.pop(execution_id)
+
+    async def take_parked(
+        self, execution_id: str, *, due_by: datetime | None = None, method: str | None = None
+    ) -> tuple[ParkedExecution, ExecutionRecord] | None:
+        found = self._parked.get(execution_id)
+        if found is None or not accepts_call(found, method):
+            return None
+        wait = await self.claim_parked(execution_id, due_by=due_by)
+        record = await self.get(execution_id) if wait is not None else None
+        return (wait, record) if wait is not None and record is not None else None
 
     async def prune(self, *, before: datetime | None, keep_newest: int | None, limit: int) -> int:
         def key(r: ExecutionRecord) -> tuple[datetime, str]:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -92,7 +92,28 @@ class WorkflowStore(Protocol):
 
     async def version(self, workflow_id: str, version_id: str) -> WorkflowVersion | None: ...
 
+    async def save_static_data(self, workflow_id: str, data: Mapping[str, Any]) -> None:
+        """Keep the static data executions left (n8n's ``staticData``) without a new version;
+        ``get`` returns it in ``data["staticData"]``. A deleted workflow's is dropped."""
+
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ParkedExecution:
+    """A waiting execution's wait: written with its ``waiting`` status, deleted by its resume."""
+
+    execution_id: str
+    workflow_id: str | None
+    # the workflow version it started on
+    version_id: str | None
+    # the earliest time a timer resumes it; None: only a call to its resume URL does
+    due_at: datetime | None
+    # whether its resume URL is open (a node waits for a call)
+    webhook: bool
+    # the parked nodes: {"node", "runIndex", "until" (ISO text or None), "webhook" (dict or None)}
+    nodes: list[dict[str, Any]]
+    created_at: datetime
 
 
 class ExecutionStore(RunStore, Protocol):
@@ -111,6 +132,25 @@ class ExecutionStore(RunStore, Protocol):
     async def flush(self) -> None:
         """Write out anything a background writer still holds (shutdown, tests)."""
 
+    # durable waits: ``execution_finished`` of a record with status WAITING stores its wait,
+    # in the same transaction as the status
+    async def parked(self, *, after: str | None = None, limit: int = 1000) -> list[ParkedExecution]:
+        """Waits ordered by execution id, those after ``after`` (paging through all of them)."""
+
+    async def parked_one(self, execution_id: str) -> ParkedExecution | None: ...
+
+    async def claim_parked(
+        self, execution_id: str, *, due_by: datetime | None = None
+    ) -> ParkedExecution | None:
+        """Delete and return the wait, only for its first claimer (so it resumes once); with
+        ``due_by``, only when a timer is due by then."""
+
+    async def take_parked(
+        self, execution_id: str, *, due_by: datetime | None = None, method: str | None = None
+    ) -> tuple[ParkedExecution, ExecutionRecord] | None:
+        """``claim_parked``, and the execution's record with its node runs, in one go; with
+        ``method``, only when a parked node waits for a call with that HTTP method."""
+
     async def close(self) -> None: ...
 
 
@@ -125,6 +165,10 @@ class FiredSlotStore(Protocol):
     async def claim(self, workflow_id: str, node: str, slot_key: str, fire_at: datetime) -> bool:
         """True only for the first claimer of the slot at ``fire_at`` of (workflow, node).
         False also when the workflow no longer exists."""
+
+    async def claim_many(self, slots: Sequence[tuple[str, str, datetime]]) -> list[bool]:
+        """``claim`` for each (workflow_id, node, fire_at), in one round trip where the store
+        can; the answers in the same order."""
 
     async def last_fired(self, workflow_id: str, node: str) -> datetime | None:
         """The latest claimed slot time of (workflow, node), or None."""

@@ -3,15 +3,16 @@
 Workflow ``settings`` (n8n's names): ``saveDataSuccessExecution`` and ``saveDataErrorExecution``
 ("all" | "none"), ``saveManualExecutions`` and ``saveExecutionProgress`` (booleans). A missing
 setting, n8n's ``"DEFAULT"``, or a value of the wrong kind means the instance default, from
-``RELAYFLOW_SAVE_SUCCESS`` / ``RELAYFLOW_SAVE_ERROR`` ("all" | "none", default "all") and
-``RELAYFLOW_SAVE_MANUAL`` (true | false, default true). Progress is not saved by default.
+``RELAYFLOW_SAVE_SUCCESS`` / ``RELAYFLOW_SAVE_ERROR`` ("all" | "none", default "all"),
+``RELAYFLOW_SAVE_MANUAL`` (true | false, default true) and ``RELAYFLOW_SAVE_PROGRESS`` (true |
+false, default false).
 
 As in n8n: a manual execution is dropped when manual executions are not saved; otherwise a
 succeeded one follows the success setting and a failed, crashed or cancelled one the error
 setting. Executions that have not finished (running, waiting...) are always kept.
 
-TODO: the engine/server wiring (drop the record at the end, skip per-node progress writes) is a
-separate change; this module is the tested policy only.
+This module is the policy only; ``SavePolicyStore`` (store/policy.py) applies it to an
+ExecutionStore, and says what ``saveExecutionProgress`` changes there.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class SaveDefaults:
             success=_env(env, "RELAYFLOW_SAVE_SUCCESS", _ALL_NONE, True),
             error=_env(env, "RELAYFLOW_SAVE_ERROR", _ALL_NONE, True),
             manual=_env(env, "RELAYFLOW_SAVE_MANUAL", _BOOLEAN, True),
+            progress=_env(env, "RELAYFLOW_SAVE_PROGRESS", _BOOLEAN, False),
         )
 
 

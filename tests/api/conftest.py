@@ -110,7 +110,8 @@ async def services(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         stores: tuple[WorkflowStore, ExecutionStore] = (MemoryWorkflowStore(), MemoryExecutionStore())
     else:
         stores = await open_stores(f"sqlite+aiosqlite:///{tmp_path / 'relayflow.db'}")
-    svc = build_services(*stores)
+    # SLOW's 60 s Wait must keep running here, not park (tests/api/test_waits.py parks)
+    svc = build_services(*stores, wait_park_after_s=3600)
     yield svc
     await svc.runs.drain(0.0, svc.engine)
     await svc.executions.flush()

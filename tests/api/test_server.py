@@ -80,7 +80,8 @@ class ServerProcess:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path, RELAYFLOW_SHUTDOWN_GRACE_S="3")
+    # the 60 s Wait must run through the shutdown, not park
+    proc = ServerProcess(tmp_path, RELAYFLOW_SHUTDOWN_GRACE_S="3", RELAYFLOW_WAIT_PARK_AFTER_S="3600")
     yield proc
     proc.close()
 
@@ -144,6 +145,9 @@ def test_a_real_server_serves_runs_and_shuts_down_on_sigterm(server: ServerProce
         ({"RELAYFLOW_PORT": "http"}, "RELAYFLOW_PORT must be a port number"),
         ({"RELAYFLOW_PORT": "70000"}, "RELAYFLOW_PORT must be a port number"),
         ({"RELAYFLOW_SHUTDOWN_GRACE_S": "soon"}, "RELAYFLOW_SHUTDOWN_GRACE_S must be seconds"),
+        ({"RELAYFLOW_WAIT_PARK_AFTER_S": "-1"}, "RELAYFLOW_WAIT_PARK_AFTER_S must be seconds"),
+        ({"RELAYFLOW_PRUNE_INTERVAL_S": "often"}, "RELAYFLOW_PRUNE_INTERVAL_S"),
+        ({"RELAYFLOW_SAVE_SUCCESS": "some"}, "RELAYFLOW_SAVE_SUCCESS"),
         ({"RELAYFLOW_DATABASE_URL": "mysql://db/x"}, "unsupported database"),
     ],
 )

@@ -12,6 +12,7 @@ import aiohttp
 from relayflow.engine.context import NodeContext
 from relayflow.engine.items import Item, Items, NodeOutput
 from relayflow.errors import NodeError
+from relayflow.http_session import SharedSession
 from relayflow.nodes.http_request.params import Params
 from relayflow.nodes.http_request.request import build
 from relayflow.nodes.http_request.response import Response, status_error, to_items
@@ -37,6 +38,8 @@ def _unsupported(p: Params) -> str | None:
 @asynccontextmanager
 async def _session(ctx: NodeContext) -> AsyncIterator[aiohttp.ClientSession]:
     shared = getattr(ctx.services, "http", None)
+    if isinstance(shared, SharedSession):
+        shared = await shared.get()
     if isinstance(shared, aiohttp.ClientSession):
         yield shared
         return

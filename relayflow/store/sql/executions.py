@@ -8,21 +8,45 @@ when a trigger may be acknowledged); node runs go through the batching ``NodeRun
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, delete, false, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relayflow.engine.run import ExecutionRecord, ExecutionStatus, NodeRun, NodeRunStatus, Source
-from relayflow.store.common import check_limit, decode_cursor, encode_cursor, utc
-from relayflow.store.ports import ExecutionQuery, Page
+from relayflow.store.common import (
+    accepts_call,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    parked_of,
+    utc,
+    waiting_from,
+)
+from relayflow.store.ports import ExecutionQuery, Page, ParkedExecution
 from relayflow.store.sql.db import Database
-from relayflow.store.sql.models import executions, node_runs
-from relayflow.store.sql.writer import NodeRunWriter, insert_node_runs
+from relayflow.store.sql.models import executions, node_runs, waits
+from relayflow.store.sql.writer import NodeRunWriter, write_node_runs
 
 _TERMINAL = [s.value for s in ExecutionStatus if s.terminal]
 _MUTABLE = ("workflow_id", "workflow_name", "mode", "status", "finished_at", "error", "last_node")
+# the columns to SET come with the parameters (``_MUTABLE``)
+_FINISH = update(executions).where(executions.c.id == bindparam("execution_id"))
 
 
 class SqlExecutionStore:
@@ -33,13 +57,12 @@ class SqlExecutionStore:
         self._next_seq: dict[str, int] = {}
 
     async def execution_started(self, record: ExecutionRecord) -> None:
-        """Upsert: a resumed or retried execution starts again under its id."""
-        async with self._db.write() as conn:
-            await conn.execute(self._db.upsert(executions, ["id"], _MUTABLE), _execution_row(record))
-            stored = await conn.scalar(
-                select(func.count()).select_from(node_runs).where(node_runs.c.execution_id == record.id)
-            )
-        self._next_seq[record.id] = min(int(stored or 0), len(record.node_runs))
+        """Upsert: a resumed or retried execution starts again under its id. Group-committed with
+        the other writes asked for meanwhile (db.py); returns once committed."""
+        stored = await self._db.run_write(
+            partial(_start, self._db, _execution_row(record), bool(record.node_runs))
+        )
+        self._next_seq[record.id] = min(stored, len(record.node_runs))
 
     async def node_run_finished(self, record: ExecutionRecord, run: NodeRun) -> None:
         rows = self._unsent_runs(record)
@@ -58,10 +81,14 @@ class SqlExecutionStore:
     async def execution_finished(self, record: ExecutionRecord) -> None:
         rows = self._unsent_runs(record)
         self._next_seq.pop(record.id, None)
-        async with self._writer.holding(record.id) as pending, self._db.write() as conn:
-            await insert_node_runs(self._db, conn, pending + rows)
-            values = {k: v for k, v in _execution_row(record).items() if k in _MUTABLE}
-            await conn.execute(update(executions).where(executions.c.id == record.id).values(**values))
+        values = {k: v for k, v in _execution_row(record).items() if k in _MUTABLE}
+        wait = (
+            _wait_row(parked_of(record, datetime.now(UTC)))
+            if record.status == ExecutionStatus.WAITING
+            else None
+        )
+        async with self._writer.holding(record.id) as pending:
+            await self._db.run_write(partial(_finish, self._db, record.id, pending + rows, values, wait))
 
     async def get(self, execution_id: str) -> ExecutionRecord | None:
         async with self._db.read() as conn:
@@ -70,9 +97,38 @@ class SqlExecutionStore:
                 return None
             stmt = select(node_runs).where(node_runs.c.execution_id == execution_id).order_by(node_runs.c.seq)
             runs = [_node_run(r) for r in (await conn.execute(stmt)).all()]
+            wait = None
+            if row.status == ExecutionStatus.WAITING.value:
+                found = (
+                    await conn.execute(select(waits).where(waits.c.execution_id == execution_id))
+                ).first()
+                wait = _parked(found) if found is not None else None
         record = _record(row)
         record.node_runs = runs
+        waiting_from(record, wait)
         return record
+
+    async def parked(self, *, after: str | None = None, limit: int = 1000) -> list[ParkedExecution]:
+        stmt = select(waits).order_by(waits.c.execution_id).limit(check_limit(limit))
+        if after is not None:
+            stmt = stmt.where(waits.c.execution_id > after)
+        async with self._db.read() as conn:
+            return [_parked(r) for r in (await conn.execute(stmt)).all()]
+
+    async def parked_one(self, execution_id: str) -> ParkedExecution | None:
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(waits).where(waits.c.execution_id == execution_id))).first()
+        return _parked(row) if row is not None else None
+
+    async def claim_parked(
+        self, execution_id: str, *, due_by: datetime | None = None
+    ) -> ParkedExecution | None:
+        return await self._db.run_write(partial(_claim, execution_id, due_by))
+
+    async def take_parked(
+        self, execution_id: str, *, due_by: datetime | None = None, method: str | None = None
+    ) -> tuple[ParkedExecution, ExecutionRecord] | None:
+        return await self._db.run_write(partial(_take, execution_id, due_by, method))
 
     async def find(self, query: ExecutionQuery) -> Page[ExecutionRecord]:
         limit = check_limit(query.limit)
@@ -126,6 +182,86 @@ class SqlExecutionStore:
     async def close(self) -> None:
         await self._writer.close()
         await self._db.release()
+
+
+def _start(db: Database, row: dict[str, Any], resumed: bool, conn: Connection) -> int:
+    """Upsert the execution row; how many node runs it has stored (none unless ``resumed``)."""
+    conn.execute(db.upsert(executions, ["id"], _MUTABLE), row)
+    if not resumed:
+        return 0
+    stmt = select(func.count()).select_from(node_runs).where(node_runs.c.execution_id == row["id"])
+    return int(conn.scalar(stmt) or 0)
+
+
+def _finish(
+    db: Database,
+    execution_id: str,
+    runs: list[dict[str, Any]],
+    values: dict[str, Any],
+    wait: dict[str, Any] | None,
+    conn: Connection,
+) -> None:
+    write_node_runs(db, runs, conn)
+    conn.execute(_FINISH, {"execution_id": execution_id, **values})
+    if wait is not None:  # parked: the wait commits with the status
+        conn.execute(db.upsert(waits, ["execution_id"], [c for c in wait if c != "execution_id"]), wait)
+
+
+def _claim(
+    execution_id: str, due_by: datetime | None, conn: Connection, method: str | None = None
+) -> ParkedExecution | None:
+    """Delete the wait and return it; the DELETE's row count decides between racing claimers."""
+    row = conn.execute(select(waits).where(waits.c.execution_id == execution_id)).first()
+    if row is None or not accepts_call(_parked(row), method):
+        return None
+    stmt = delete(waits).where(waits.c.execution_id == execution_id)
+    if due_by is not None:
+        if row.due_at is None or row.due_at > utc(due_by):
+            return None
+        stmt = stmt.where(waits.c.due_at <= utc(due_by))
+    if conn.execute(stmt).rowcount != 1:
+        return None
+    return _parked(row)
+
+
+def _take(
+    execution_id: str, due_by: datetime | None, method: str | None, conn: Connection
+) -> tuple[ParkedExecution, ExecutionRecord] | None:
+    """Claim the wait and read the record in the writer's transaction (no extra round trips)."""
+    wait = _claim(execution_id, due_by, conn, method)
+    if wait is None:
+        return None
+    row = conn.execute(select(executions).where(executions.c.id == execution_id)).first()
+    if row is None:
+        return None
+    stmt = select(node_runs).where(node_runs.c.execution_id == execution_id).order_by(node_runs.c.seq)
+    record = _record(row)
+    record.node_runs = [_node_run(r) for r in conn.execute(stmt).all()]
+    return wait, record
+
+
+def _wait_row(wait: ParkedExecution) -> dict[str, Any]:
+    return {
+        "execution_id": wait.execution_id,
+        "workflow_id": wait.workflow_id,
+        "version_id": wait.version_id,
+        "due_at": wait.due_at,
+        "webhook": wait.webhook,
+        "nodes": wait.nodes,
+        "created_at": wait.created_at,
+    }
+
+
+def _parked(r: Row[Any]) -> ParkedExecution:
+    return ParkedExecution(
+        execution_id=r.execution_id,
+        workflow_id=r.workflow_id,
+        version_id=r.version_id,
+        due_at=r.due_at,
+        webhook=bool(r.webhook),
+        nodes=list(r.nodes),
+        created_at=r.created_at,
+    )
 
 
 async def _beyond_newest(conn: AsyncConnection, keep: int) -> ColumnElement[bool]:

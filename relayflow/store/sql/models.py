@@ -154,13 +154,19 @@ fired_slots = Table(
     Column("fired_at", UTCDateTime, nullable=False),
 )
 
+# one row per parked (waiting) execution; deleting the row is what claims the resume
 waits = Table(
     "waits",
     metadata,
     Column("execution_id", ID, ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
+    Column("workflow_id", ID, nullable=True),
+    # the workflow version it started on (it resumes on it)
+    Column("version_id", String(32), nullable=True),
+    # the earliest time a timer resumes it; NULL: only a call to its resume URL does
     Column("due_at", UTCDateTime, nullable=True, index=True),
-    Column("resume_token", String(64), nullable=True, unique=True),
-    Column("node", NAME, nullable=True),
+    Column("webhook", Boolean, nullable=False),
+    # the parked nodes: [{"node", "runIndex", "until", "webhook"}]
+    Column("nodes", json_type(), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
 

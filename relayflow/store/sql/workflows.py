@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relayflow.engine.memory import SystemClock
@@ -25,8 +26,11 @@ from relayflow.store.common import (
 )
 from relayflow.store.ports import Page, StoredWorkflow, WorkflowQuery, WorkflowVersion
 from relayflow.store.sql.db import Database
+from relayflow.store.sql.models import static_data, workflow_tags, workflow_versions, workflows
 from relayflow.store.sql.models import tags as tags_t
-from relayflow.store.sql.models import workflow_tags, workflow_versions, workflows
+
+# the static_data row of the workflow's whole static data ({"global": ..., "node:<name>": ...})
+GLOBAL_STATIC = ""
 
 _VERSION_COLUMNS = (
     workflow_versions.c.workflow_id,
@@ -60,7 +64,24 @@ class SqlWorkflowStore:
             if found is None:
                 return None
             names = await _tags_of(conn, [workflow_id])
-        return _stored(found, names.get(workflow_id, ()))
+            static = await conn.scalar(
+                select(static_data.c.data).where(
+                    static_data.c.workflow_id == workflow_id, static_data.c.node == GLOBAL_STATIC
+                )
+            )
+        stored = _stored(found, names.get(workflow_id, ()))
+        if static is not None:
+            stored.data["staticData"] = static
+        return stored
+
+    async def save_static_data(self, workflow_id: str, data: Mapping[str, Any]) -> None:
+        """The executions' static data of the workflow (not a new version); gone with it."""
+        row = {"workflow_id": workflow_id, "node": GLOBAL_STATIC, "data": dict(data)}
+        try:
+            async with self._db.write() as conn:
+                await conn.execute(self._db.upsert(static_data, ["workflow_id", "node"], ["data"]), row)
+        except IntegrityError:  # the workflow was deleted meanwhile
+            return
 
     async def find(self, query: WorkflowQuery) -> Page[StoredWorkflow]:
         limit = check_limit(query.limit)

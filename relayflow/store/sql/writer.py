@@ -1,7 +1,8 @@
 """The background writer of node runs.
 
 Bound: a node run reported finished is written within ``max_delay_ms`` (default 50 ms) or as soon
-as ``max_rows`` (default 200) are waiting, whichever comes first; a crash loses at most that
+as ``max_rows`` (default 200) are waiting, whichever comes first, plus the time its batch waits
+for the database's next commit (group-committed on SQLite, see db.py); a crash loses at most that
 window of per-node history, never the execution row (written before the run is accepted) nor a
 finished execution's runs (``execution_finished`` writes them itself). When ``max_pending``
 (default 5,000) rows wait, the engine's next report waits for a flush: memory stays bounded.
@@ -13,14 +14,25 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relayflow.store.sql.db import Database
 from relayflow.store.sql.models import node_runs
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Batch:
+    """Rows handed to the database, not yet committed."""
+
+    execution_ids: set[str]
+    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class NodeRunWriter:
@@ -34,7 +46,7 @@ class NodeRunWriter:
         self._pending: list[dict[str, Any]] = []
         self._has_rows = asyncio.Event()
         self._full = asyncio.Event()
-        self._lock = asyncio.Lock()
+        self._in_flight: list[_Batch] = []
         self._task: asyncio.Task[None] | None = None
 
     async def add(self, rows: list[dict[str, Any]]) -> None:
@@ -59,28 +71,39 @@ class NodeRunWriter:
 
     @contextlib.asynccontextmanager
     async def holding(self, execution_id: str) -> AsyncIterator[list[dict[str, Any]]]:
-        """Waits for an in-flight batch, then hands out (and removes) one execution's pending rows."""
-        async with self._lock:
-            mine = [r for r in self._pending if r["execution_id"] == execution_id]
-            if mine:
-                self._pending = [r for r in self._pending if r["execution_id"] != execution_id]
-            yield mine
+        """Hands out (and removes) one execution's pending rows, once the batches already sent
+        with its rows have committed; where writes commit in call order (``db.ordered_writes``)
+        a write asked for inside this block commits after them anyway, so nothing is awaited."""
+        mine = [r for r in self._pending if r["execution_id"] == execution_id]
+        if mine:
+            self._pending = [r for r in self._pending if r["execution_id"] != execution_id]
+        if not self._db.ordered_writes:
+            for batch in [b for b in self._in_flight if execution_id in b.execution_ids]:
+                await batch.done.wait()
+        yield mine
 
     async def flush(self) -> None:
-        async with self._lock:
-            rows, self._pending = self._pending, []
-            self._has_rows.clear()
-            self._full.clear()
-            if rows:
-                await self._write(rows)
+        """Returns when every row handed to the writer so far is written (or logged and dropped)."""
+        rows, self._pending = self._pending, []
+        self._has_rows.clear()
+        self._full.clear()
+        if rows:
+            await self._write(rows)
+        for batch in list(self._in_flight):
+            await batch.done.wait()
 
     async def _write(self, rows: list[dict[str, Any]]) -> None:
+        batch = _Batch({r["execution_id"] for r in rows})
+        self._in_flight.append(batch)
         try:
-            async with self._db.write() as conn:
-                await insert_node_runs(self._db, conn, rows)
-        except Exception:
-            # one bad execution (deleted meanwhile, unstorable data) must not sink the others
-            await self._write_each_execution(rows)
+            try:
+                await self._db.run_write(partial(write_node_runs, self._db, rows))
+            except Exception:
+                # one bad execution (deleted meanwhile, unstorable data) must not sink the others
+                await self._write_each_execution(rows)
+        finally:
+            self._in_flight.remove(batch)
+            batch.done.set()
 
     async def _write_each_execution(self, rows: list[dict[str, Any]]) -> None:
         groups: dict[str, list[dict[str, Any]]] = {}
@@ -88,8 +111,7 @@ class NodeRunWriter:
             groups.setdefault(row["execution_id"], []).append(row)
         for execution_id, group in groups.items():
             try:
-                async with self._db.write() as conn:
-                    await insert_node_runs(self._db, conn, group)
+                await self._db.run_write(partial(write_node_runs, self._db, group))
             except Exception:
                 log.exception("dropped %d node runs of execution %s", len(group), execution_id)
 
@@ -102,7 +124,13 @@ class NodeRunWriter:
             self._task = None
 
 
+def write_node_runs(db: Database, rows: list[dict[str, Any]], conn: Connection) -> None:
+    """Idempotent: a run already stored (same execution and seq) is kept (for ``db.run_write``)."""
+    if rows:
+        conn.execute(db.insert_ignoring(node_runs, ["execution_id", "seq"]), rows)
+
+
 async def insert_node_runs(db: Database, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Idempotent: a run already stored (same execution and seq) is kept."""
+    """``write_node_runs`` inside ``db.write()``."""
     if rows:
         await conn.execute(db.insert_ignoring(node_runs, ["execution_id", "seq"]), rows)

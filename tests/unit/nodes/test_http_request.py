@@ -18,6 +18,7 @@ from relayflow.engine.expression import ExpressionScope
 from relayflow.engine.memory import FakeClock
 from relayflow.errors import WorkflowInvalid
 from relayflow.expressions import default_expression_engine
+from relayflow.http_session import SharedSession
 from relayflow.testing import NodeRunFailed, make_engine, output_json, run_node
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(32))
@@ -373,6 +374,18 @@ async def test_a_shared_session_from_services_is_used(server: TestServer) -> Non
         out = await http({"url": url(server, "/echo")}, engine=make_engine(http=session))
         assert not session.closed
     assert output_json(out)[0]["headers"]["x-shared"] == "yes"
+
+
+async def test_the_servers_shared_session_is_made_once_and_reused(server: TestServer) -> None:
+    shared = SharedSession()
+    engine = make_engine(http=shared)
+    for _ in range(3):
+        out = await http({"url": url(server, "/echo")}, engine=engine)
+        assert output_json(out)[0]["method"] == "GET"
+    session = await shared.get()
+    assert not session.closed and session is await shared.get()
+    await shared.close()
+    assert session.closed
 
 
 # --- n8n versions --------------------------------------------------------------------------------

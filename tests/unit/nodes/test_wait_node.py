@@ -31,11 +31,13 @@ async def wait(params: dict[str, Any], *, type_: str = "relayflow.wait", version
         ({"amount": 2, "unit": "minutes"}, 120),
         ({"amount": 1.5, "unit": "hours"}, 5400),
         ({"amount": 1, "unit": "days"}, 86400),
-        ({"amount": 0}, 0),
+        ({"amount": 0}, None),  # nothing to wait for: no sleep at all
     ],
 )
-async def test_time_interval_sleeps_once_for_the_whole_node(params: dict[str, Any], seconds: float) -> None:
-    assert await wait(params) == [seconds]
+async def test_time_interval_sleeps_once_for_the_whole_node(
+    params: dict[str, Any], seconds: float | None
+) -> None:
+    assert await wait(params) == ([] if seconds is None else [seconds])
 
 
 @pytest.mark.parametrize(
@@ -61,12 +63,13 @@ async def test_n8n_defaults_differ_per_version(
         ("2024-01-01T01:00:00Z", 3600),
         ("2024-01-01T00:00:30", 30),  # naive: UTC
         ("2024-01-01T02:00:00+01:00", 3600),
-        ("2023-12-31T00:00:00Z", 0),  # in the past: go on at once
+        ("2023-12-31T00:00:00Z", None),  # in the past: go on at once
     ],
 )
-async def test_specific_time_sleeps_until_then(when: str, seconds: float) -> None:
+async def test_specific_time_sleeps_until_then(when: str, seconds: float | None) -> None:
     # the fake clock starts at 2024-01-01T00:00:00Z
-    assert await wait({"resume": "specificTime", "dateTime": when}) == [seconds]
+    sleeps = await wait({"resume": "specificTime", "dateTime": when})
+    assert sleeps == ([] if seconds is None else [seconds])
 
 
 async def test_items_are_new_dicts_paired_to_their_input() -> None:

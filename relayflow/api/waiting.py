@@ -1,0 +1,184 @@
+"""Waiting executions: resumed by their timer or by a call to ``/webhook-waiting/{executionId}``
+(the ``$execution.resumeUrl`` of a Wait node that waits for a call).
+
+The call is checked like a webhook (503 with ``Retry-After`` under backpressure, 413 over the
+body limit, 404 when nothing waits for a call there, 405 with ``Allow`` for another method); its
+request becomes the Wait node's output item, and it is answered per the Wait node's
+``responseMode`` as a Webhook node would be. The wait is claimed in the store before the
+execution continues, so a call racing a timer (or another call) resumes it once: the loser gets
+409. A waiting execution whose workflow was deleted meanwhile ends ``failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from relayflow.api.deps import Services
+from relayflow.api.problems import problem
+from relayflow.api.services import ApiServices
+from relayflow.api.webhook_answers import answer_execution, answer_received
+from relayflow.api.webhooks import BodyTooLarge, _decode, _read_body
+from relayflow.engine.items import Item
+from relayflow.engine.run import ExecutionRecord, ExecutionStatus
+from relayflow.errors import Conflict, NotFound
+from relayflow.nodes.triggers import WebhookParams
+from relayflow.store.ports import ParkedExecution
+from relayflow.triggers.webhooks import METHODS, webhook_item
+
+router = APIRouter(tags=["webhooks"])
+
+
+@router.api_route("/webhook-waiting/{execution_id}", methods=list(METHODS), include_in_schema=False)
+async def resume_by_call(request: Request, execution_id: str, services: Services) -> Response:
+    if services.runs.in_flight + services.admitting >= services.max_in_flight:
+        response = problem(
+            503, "overloaded", "too many executions in flight; retry later", instance=request.url.path
+        )
+        response.headers["Retry-After"] = "1"
+        return response
+    try:
+        raw = await _read_body(request, services.max_body_bytes)
+    except BodyTooLarge:
+        limit = services.max_body_bytes
+        return problem(
+            413, "payload_too_large", f"the body is larger than {limit} bytes", instance=request.url.path
+        )
+    body, uploads = await _decode(request, raw)
+    item = webhook_item(
+        method=request.method,
+        path=f"webhook-waiting/{execution_id}",
+        headers=dict(request.headers),
+        query=request.query_params.multi_items(),
+        params={},
+        body=body,
+        uploads=uploads,
+        webhook_url=str(request.url.replace(query="")),
+    )
+    # one write claims the wait (if it waits for this method) and reads the execution
+    taken = await services.executions.take_parked(execution_id, method=request.method)
+    if taken is None:
+        return await _refused(request, execution_id, services)
+    wait, record = taken
+    hook = _webhook_of(wait) or {}
+    params = WebhookParams.model_validate(_answer_params(hook))
+    slot: asyncio.Future[Any] | None = None
+    if params.responseMode == "responseNode":
+        slot = asyncio.get_running_loop().create_future()
+        services.webhook_responses[execution_id] = slot
+    try:
+        task = await resume_taken(services, wait, record, request=item)
+        if task is None:
+            raise NotFound(f"the workflow of execution {execution_id!r} no longer exists")
+        if params.responseMode == "onReceived":
+            return answer_received(params)
+        return await answer_execution(params, task, slot)
+    finally:
+        services.webhook_responses.pop(execution_id, None)
+
+
+async def _refused(request: Request, execution_id: str, services: ApiServices) -> Response:
+    """Why a call resumed nothing: no wait for a call there (404), another method (405 with
+    ``Allow``), or another claimer came first (409)."""
+    hook = _webhook_of(await services.executions.parked_one(execution_id))
+    if hook is None:
+        raise NotFound(f"no execution {execution_id!r} is waiting for a call")
+    method = str(hook.get("httpMethod", "GET"))
+    if request.method != method:
+        response = problem(
+            405,
+            "method_not_allowed",
+            f"execution {execution_id} waits for {method}, not {request.method}",
+            instance=request.url.path,
+        )
+        response.headers["Allow"] = method
+        return response
+    raise Conflict(f"execution {execution_id!r} was resumed already")
+
+
+def _webhook_of(wait: ParkedExecution | None) -> dict[str, Any] | None:
+    if wait is None or not wait.webhook:
+        return None
+    return next((dict(n["webhook"]) for n in wait.nodes if n.get("webhook") is not None), None)
+
+
+def _answer_params(hook: dict[str, Any]) -> dict[str, Any]:
+    """The Wait node's answer settings in the Webhook node's shape (webhook_answers.py reads it)."""
+    return {
+        "responseMode": hook.get("responseMode", "onReceived"),
+        "responseCode": hook.get("responseCode", 200),
+        "responseData": hook.get("responseData", "firstEntryJson"),
+        "options": hook.get("options", {}),
+    }
+
+
+async def resume_taken(
+    services: ApiServices, wait: ParkedExecution, record: ExecutionRecord, *, request: Item | None = None
+) -> asyncio.Task[ExecutionRecord] | None:
+    """Continue a claimed wait on the workflow version it started on; the task of the execution
+    once its restart is recorded (None when its workflow is gone). ``request`` goes to the node
+    that waits for a call."""
+    assert services.parsed is not None
+    wf = await services.parsed.get(wait.workflow_id, wait.version_id) if wait.workflow_id else None
+    if wf is None:
+        await _fail(services, record, "the workflow was deleted while the execution waited")
+        return None
+    state = {
+        str(n["node"]): {
+            "until": n.get("until"),
+            "request": request if request is not None and n.get("webhook") is not None else None,
+        }
+        for n in wait.nodes
+    }
+    run = services.engine.resume_parked(wf, record, state)
+    return await services.runs.start(record.id, run)
+
+
+async def resume_due(services: ApiServices, execution_id: str, due: datetime) -> None:
+    """A timer came: resume the execution if its wait is still there and due; wait for its end
+    (the timers bound how many resumed executions run at once)."""
+    taken = await services.executions.take_parked(execution_id, due_by=max(due, _now(services)))
+    if taken is None:
+        return
+    task = await resume_taken(services, *taken)
+    if task is not None:
+        await asyncio.wait({task})
+
+
+async def cancel_waiting(services: ApiServices, execution_id: str) -> ExecutionRecord | None:
+    """Stop a waiting execution: it ends ``cancelled``; None when it was not waiting (any more)."""
+    if await services.executions.claim_parked(execution_id) is None:
+        return None
+    record = await services.executions.get(execution_id)
+    if record is None:
+        return None
+    record.status = ExecutionStatus.CANCELLED
+    record.error = {"code": "execution_cancelled", "message": "the execution was cancelled while it waited"}
+    record.finished_at = _now(services)
+    record.wait_till = None
+    record.waiting = []
+    await services.executions.execution_finished(record)
+    services.runs.emit(
+        "execution.finished", {"executionId": record.id, "status": record.status.value, "error": record.error}
+    )
+    return record
+
+
+async def _fail(services: ApiServices, record: ExecutionRecord, message: str) -> None:
+    record.status = ExecutionStatus.FAILED
+    record.error = {"code": "workflow_not_found", "message": message}
+    record.finished_at = _now(services)
+    record.wait_till = None
+    record.waiting = []
+    await services.executions.execution_finished(record)
+
+
+def _now(services: ApiServices) -> datetime:
+    now: datetime = services.engine.services.clock.now()
+    return now
+
+
+__all__ = ["cancel_waiting", "resume_due", "resume_taken", "router"]
