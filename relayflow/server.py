@@ -24,6 +24,7 @@ from relayflow.api import ApiServices, build_services, create_app
 from relayflow.api.services import start_waits
 from relayflow.errors import InputInvalid, OperationalError, RelayflowError
 from relayflow.http_session import SharedSession
+from relayflow.runtime import SERVER_GC_THRESHOLD, tune_gc
 from relayflow.store.ports import ExecutionStore, FiredSlotStore, WorkflowStore
 from relayflow.store.pruner import Pruner
 from relayflow.store.retention import RetentionSettings
@@ -237,6 +238,7 @@ async def serve(settings: ServerSettings) -> None:
         await workflows.close()
         raise
     host, port = sock.getsockname()[:2]
+    tune_gc(SERVER_GC_THRESHOLD)  # before build_services (whose engine would pick the CLI's)
     services = build_services(
         workflows,
         executions,
