@@ -181,7 +181,13 @@ def ladder(args: argparse.Namespace) -> None:
     wait_listening(up_port, upstream)
     steps: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "RELAYFLOW_HOME": home, "RELAYFLOW_PORT": str(port)}
+        env = {
+            **os.environ,
+            "RELAYFLOW_HOME": home,
+            "RELAYFLOW_PORT": str(port),
+            # the SSRF guard refuses loopback: open exactly the local upstream
+            "RELAYFLOW_HTTP_ALLOW": f"127.0.0.1:{up_port}",
+        }
         proc = subprocess.Popen(
             [sys.executable, "-m", "relayflow.cli", "start"],
             env=env,

@@ -1,8 +1,8 @@
 """One pooled HTTP client session per process, made on first use (aiohttp is imported then, so a
 server that never calls out does not pay for it at start).
 
-The server hands it to the engine as ``EngineServices.http``; the HTTP Request node takes its
-session from it (``relayflow/nodes/http_request/client.py``), so connections are reused across
+Its connections go through the SSRF guard (``relayflow/security/ssrf_http.py``). The server
+hands it to the engine as ``EngineServices.http``; the HTTP Request node takes its session from it (``relayflow/nodes/http_request/client.py``), so connections are reused across
 node runs and executions instead of a new pool per run.
 """
 
@@ -28,10 +28,9 @@ class SharedSession:
         if self._session is None or self._session.closed:
             async with self._lock:
                 if self._session is None or self._session.closed:
-                    import aiohttp
+                    from relayflow.security.ssrf_http import guarded_session
 
-                    connector = aiohttp.TCPConnector(limit=self.max_connections)
-                    self._session = aiohttp.ClientSession(connector=connector)
+                    self._session = guarded_session(limit=self.max_connections)
         return self._session
 
     async def close(self) -> None:

@@ -25,6 +25,7 @@ from relayflow.api.services import start_waits
 from relayflow.errors import InputInvalid, OperationalError, RelayflowError
 from relayflow.http_session import SharedSession
 from relayflow.runtime import SERVER_GC_THRESHOLD, tune_gc
+from relayflow.security.ssrf import AllowList
 from relayflow.store.ports import ExecutionStore, FiredSlotStore, WorkflowStore
 from relayflow.store.pruner import Pruner
 from relayflow.store.retention import RetentionSettings
@@ -81,6 +82,7 @@ class ServerSettings:
             park = -1.0
         if not park >= 0:
             raise InputInvalid(f"RELAYFLOW_WAIT_PARK_AFTER_S must be seconds >= 0, not {park_raw!r}")
+        AllowList.from_env(env)  # a bad RELAYFLOW_HTTP_ALLOW stops the start, not a node run later
         return cls(
             host=env.get("RELAYFLOW_HOST", DEFAULT_HOST) or DEFAULT_HOST,
             port=port,

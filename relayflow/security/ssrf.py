@@ -1,7 +1,8 @@
 """The SSRF guard: which addresses outbound connections may reach.
 
 Every address a host name resolves to is checked, and the connection is made to the checked
-addresses themselves (``GuardedResolver`` is the resolver of the HTTP client's connector), so a
+addresses themselves (``relayflow.security.ssrf_http.GuardedConnector`` checks what its
+resolution step hands to the connection step, IP literals and cached answers included), so a
 second DNS answer cannot swap in an internal address (DNS rebinding), and every redirect hop
 goes through the same check. Refused: loopback, private, link-local, unspecified, multicast,
 reserved and shared (CGNAT) ranges, cloud metadata addresses, and IPv6 forms that carry an IPv4
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -153,28 +153,3 @@ def check(host: str, addresses: Iterable[str], port: int, allow: AllowList) -> l
             )
         out.append(text)
     return out
-
-
-class GuardedResolver:
-    """An aiohttp resolver that resolves with ``inner`` and lets only checked addresses through;
-    the connector connects to exactly what it returns (pinning)."""
-
-    def __init__(self, allow: AllowList, inner: Any = None) -> None:
-        self.allow = allow
-        self._inner = inner
-
-    def _resolver(self) -> Any:
-        if self._inner is None:
-            from aiohttp.resolver import DefaultResolver
-
-            self._inner = DefaultResolver()
-        return self._inner
-
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = await self._resolver().resolve(host, port, family)
-        check(host, [f["host"] for f in found], port, self.allow)
-        return found
-
-    async def close(self) -> None:
-        if self._inner is not None:
-            await self._inner.close()

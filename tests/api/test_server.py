@@ -147,6 +147,7 @@ def test_a_real_server_serves_runs_and_shuts_down_on_sigterm(server: ServerProce
         ({"RELAYFLOW_SHUTDOWN_GRACE_S": "soon"}, "RELAYFLOW_SHUTDOWN_GRACE_S must be seconds"),
         ({"RELAYFLOW_WAIT_PARK_AFTER_S": "-1"}, "RELAYFLOW_WAIT_PARK_AFTER_S must be seconds"),
         ({"RELAYFLOW_PRUNE_INTERVAL_S": "often"}, "RELAYFLOW_PRUNE_INTERVAL_S"),
+        ({"RELAYFLOW_HTTP_ALLOW": "10.0.0.0/8:http"}, "RELAYFLOW_HTTP_ALLOW"),
         ({"RELAYFLOW_SAVE_SUCCESS": "some"}, "RELAYFLOW_SAVE_SUCCESS"),
         ({"RELAYFLOW_DATABASE_URL": "mysql://db/x"}, "unsupported database"),
     ],

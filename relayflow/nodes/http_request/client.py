@@ -16,6 +16,7 @@ from relayflow.http_session import SharedSession
 from relayflow.nodes.http_request.params import Params
 from relayflow.nodes.http_request.request import build
 from relayflow.nodes.http_request.response import Response, status_error, to_items
+from relayflow.security.ssrf_http import guarded_session
 
 DEFAULT_TIMEOUT_S = 300.0
 # requests in flight at once per node run when no batching is set
@@ -43,7 +44,7 @@ async def _session(ctx: NodeContext) -> AsyncIterator[aiohttp.ClientSession]:
     if isinstance(shared, aiohttp.ClientSession):
         yield shared
         return
-    async with aiohttp.ClientSession() as session:
+    async with guarded_session() as session:
         yield session
 
 

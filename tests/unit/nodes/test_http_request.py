@@ -108,13 +108,23 @@ def _app() -> web.Application:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[TestServer]:
+async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TestServer]:
     srv = TestServer(_app(), host="127.0.0.1")
     await srv.start_server()
+    # the SSRF guard refuses loopback unless told: these tests call their own local server
+    monkeypatch.setenv("RELAYFLOW_HTTP_ALLOW", f"127.0.0.1:{srv.port}")
     try:
         yield srv
     finally:
         await srv.close()
+
+
+async def test_the_ssrf_guard_is_on_by_default(server: TestServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RELAYFLOW_HTTP_ALLOW")
+    with pytest.raises(NodeRunFailed) as info:
+        await http({"url": url(server, "/echo")})
+    assert info.value.error["code"] == "ssrf_blocked"
+    assert "loopback" in info.value.error["message"] and "RELAYFLOW_HTTP_ALLOW" in info.value.error["message"]
 
 
 def url(srv: TestServer, path: str) -> str:
@@ -329,7 +339,8 @@ async def test_redirects_are_followed_unless_turned_off(server: TestServer) -> N
     assert output_json(out)[0]["statusCode"] == 302
 
 
-async def test_connection_errors_are_clear() -> None:
+async def test_connection_errors_are_clear(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RELAYFLOW_HTTP_ALLOW", "127.0.0.1:9")  # past the guard, to a closed port
     with pytest.raises(NodeRunFailed, match=r"item 0: GET http://127.0.0.1:9/x failed"):
         await http({"url": "http://127.0.0.1:9/x", "options": {"timeout": 2000}})
 

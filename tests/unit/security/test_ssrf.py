@@ -7,10 +7,14 @@ import ipaddress
 import socket
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from relayflow.errors import InputInvalid
-from relayflow.security.ssrf import AllowList, GuardedResolver, SsrfBlocked, check, refusal
+from relayflow.security.ssrf import AllowList, SsrfBlocked, check, refusal
+from relayflow.security.ssrf_http import GuardedConnector, guarded_session
 
 REFUSED = [
     "127.0.0.1",
@@ -88,7 +92,6 @@ def test_bad_allow_entries_are_refused_clearly(bad: str) -> None:
 class FakeResolver:
     def __init__(self, answers: list[str]) -> None:
         self.answers = answers
-        self.closed = False
 
     async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict[str, Any]]:
         return [
@@ -97,24 +100,43 @@ class FakeResolver:
         ]
 
     async def close(self) -> None:
-        self.closed = True
+        return None
 
 
-async def test_the_resolver_pins_what_it_checked() -> None:
+async def test_the_connector_pins_what_it_checked() -> None:
     inner = FakeResolver(["93.184.216.34"])
-    guarded = GuardedResolver(AllowList(), inner)
-    found = await guarded.resolve("example.test", 443)
+    connector = GuardedConnector(AllowList(), resolver=inner, use_dns_cache=False)
+    found = await connector._resolve_host("example.test", 443)
     assert [f["host"] for f in found] == ["93.184.216.34"]
     inner.answers = ["127.0.0.1"]  # the next answer rebinds: refused
     with pytest.raises(SsrfBlocked, match="loopback"):
-        await guarded.resolve("example.test", 443)
-    await guarded.close()
-    assert inner.closed
+        await connector._resolve_host("example.test", 443)
+    await connector.close()
 
 
-async def test_odd_numeric_hosts_are_checked_as_the_address_they_mean() -> None:
-    guarded = GuardedResolver(AllowList())
-    for host in ("2130706433", "0x7f.1", "127.1", "017700000001"):
-        with pytest.raises(SsrfBlocked, match=r"127\.0\.0\.1"):
-            await guarded.resolve(host, 80)
-    await guarded.close()
+async def test_ip_literals_and_redirects_meet_the_guard_too() -> None:
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound("http://127.0.0.1:9/secret")
+
+    app = web.Application()
+    app.router.add_get("/", redirect)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        url = f"http://127.0.0.1:{server.port}/"
+        async with guarded_session(env={}) as session:
+            with pytest.raises(SsrfBlocked, match="loopback"):
+                await session.get(url)
+        # the first hop allowed, the redirect's target (another port) is not
+        async with guarded_session(env={"RELAYFLOW_HTTP_ALLOW": f"127.0.0.1:{server.port}"}) as session:
+            with pytest.raises(SsrfBlocked, match=r"127\.0\.0\.1:9\b"):
+                await session.get(url)
+    finally:
+        await server.close()
+
+
+async def test_odd_numeric_hosts_never_reach_an_internal_address() -> None:
+    async with guarded_session(env={}) as session:
+        for host in ("2130706433", "0x7f.1", "127.1", "017700000001"):
+            with pytest.raises((SsrfBlocked, aiohttp.InvalidURL)):
+                await session.get(f"http://{host}:9/")
