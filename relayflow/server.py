@@ -15,8 +15,9 @@ import math
 import os
 import signal
 import socket
-from collections.abc import Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -32,6 +33,8 @@ from relayflow.store.retention import RetentionSettings
 from relayflow.store.save_policy import SaveDefaults
 from relayflow.store.webhook_registry import WebhookRegistry
 from relayflow.triggers.scheduler import Scheduler, SchedulerSettings
+
+T = TypeVar("T")
 
 log = logging.getLogger("relayflow.server")
 
@@ -68,20 +71,8 @@ class ServerSettings:
             port = -1
         if not 0 <= port <= 65535:
             raise InputInvalid(f"RELAYFLOW_PORT must be a port number (0-65535), not {port_raw!r}")
-        grace_raw = env.get("RELAYFLOW_SHUTDOWN_GRACE_S", str(DEFAULT_SHUTDOWN_GRACE_S))
-        try:
-            grace = float(grace_raw)
-        except ValueError:
-            grace = -1.0
-        if not grace >= 0:
-            raise InputInvalid(f"RELAYFLOW_SHUTDOWN_GRACE_S must be seconds >= 0, not {grace_raw!r}")
-        park_raw = env.get("RELAYFLOW_WAIT_PARK_AFTER_S", "1")
-        try:
-            park = float(park_raw)
-        except ValueError:
-            park = -1.0
-        if not park >= 0:
-            raise InputInvalid(f"RELAYFLOW_WAIT_PARK_AFTER_S must be seconds >= 0, not {park_raw!r}")
+        grace = _seconds(env, "RELAYFLOW_SHUTDOWN_GRACE_S", DEFAULT_SHUTDOWN_GRACE_S)
+        park = _seconds(env, "RELAYFLOW_WAIT_PARK_AFTER_S", 1.0)
         AllowList.from_env(env)  # a bad RELAYFLOW_HTTP_ALLOW stops the start, not a node run later
         return cls(
             host=env.get("RELAYFLOW_HOST", DEFAULT_HOST) or DEFAULT_HOST,
@@ -95,14 +86,24 @@ class ServerSettings:
         )
 
 
-async def open_stores(settings: ServerSettings) -> tuple[WorkflowStore, ExecutionStore]:
-    """The SQL stores on ``settings.database_url`` (migrated); OperationalError when unreachable."""
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise InputInvalid(f"{name} must be seconds >= 0, not {raw!r}")
+    return value
+
+
+async def _open(settings: ServerSettings, opener: Callable[[str], Awaitable[T]]) -> T:
+    """``opener`` on ``settings.database_url``; OperationalError (the URL without its password)
+    when the database is unreachable."""
     from sqlalchemy.engine import make_url
 
-    from relayflow.store import config
-
     try:
-        return await config.open_stores(settings.database_url)
+        return await opener(settings.database_url)
     except RelayflowError:
         raise
     except Exception as exc:
@@ -110,30 +111,26 @@ async def open_stores(settings: ServerSettings) -> tuple[WorkflowStore, Executio
         raise OperationalError(f"cannot open the database {shown}: {exc}") from exc
 
 
-async def open_webhook_registry(settings: ServerSettings) -> WebhookRegistry:
-    """The webhook registry on ``settings.database_url``; OperationalError when unreachable."""
-    from sqlalchemy.engine import make_url
+async def open_stores(
+    settings: ServerSettings,
+) -> tuple[WorkflowStore, ExecutionStore, FiredSlotStore, WebhookRegistry]:
+    """Every store the server uses, migrated; those already open are closed if one fails."""
+    from relayflow.store import config
+    from relayflow.store.sql.fired_slots import open_fired_slots
+    from relayflow.store.sql.webhook_registry import open_webhook_registry
 
-    from relayflow.store.sql.webhook_registry import open_webhook_registry as open_sql
-
+    opened: list[Any] = []
     try:
-        return await open_sql(settings.database_url)
-    except Exception as exc:
-        shown = make_url(settings.database_url).render_as_string(hide_password=True)
-        raise OperationalError(f"cannot open the database {shown}: {exc}") from exc
-
-
-async def open_fired_slots(settings: ServerSettings) -> FiredSlotStore:
-    """The scheduler's fired-slot store on ``settings.database_url``; OperationalError when unreachable."""
-    from sqlalchemy.engine import make_url
-
-    from relayflow.store.sql.fired_slots import open_fired_slots as open_sql
-
-    try:
-        return await open_sql(settings.database_url)
-    except Exception as exc:
-        shown = make_url(settings.database_url).render_as_string(hide_password=True)
-        raise OperationalError(f"cannot open the database {shown}: {exc}") from exc
+        workflows, executions = await _open(settings, config.open_stores)
+        opened += [executions, workflows]
+        slots = await _open(settings, open_fired_slots)
+        opened.append(slots)
+        hooks = await _open(settings, open_webhook_registry)
+    except BaseException:
+        for store in reversed(opened):
+            await store.close()
+        raise
+    return workflows, executions, slots, hooks
 
 
 def start_scheduler(services: ApiServices, slots: FiredSlotStore, settings: SchedulerSettings) -> Scheduler:
@@ -220,24 +217,9 @@ async def serve(settings: ServerSettings) -> None:
     """Run the server until SIGTERM or SIGINT."""
     sock = listen(settings.host, settings.port)
     try:
-        workflows, executions = await open_stores(settings)
+        workflows, executions, slots, hooks = await open_stores(settings)
     except BaseException:
         sock.close()
-        raise
-    try:
-        slots = await open_fired_slots(settings)
-    except BaseException:
-        sock.close()
-        await executions.close()
-        await workflows.close()
-        raise
-    try:
-        hooks = await open_webhook_registry(settings)
-    except BaseException:
-        sock.close()
-        await slots.close()
-        await executions.close()
-        await workflows.close()
         raise
     host, port = sock.getsockname()[:2]
     tune_gc(SERVER_GC_THRESHOLD)  # before build_services (whose engine would pick the CLI's)

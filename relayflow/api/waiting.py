@@ -18,13 +18,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from relayflow.api.deps import Services
-from relayflow.api.problems import problem
 from relayflow.api.services import ApiServices
 from relayflow.api.webhook_answers import answer_execution, answer_received
-from relayflow.api.webhooks import BodyTooLarge, _decode, _read_body
+from relayflow.api.webhooks import Admission, method_not_allowed, overloaded, read_payload
 from relayflow.engine.items import Item
 from relayflow.engine.run import ExecutionRecord, ExecutionStatus
-from relayflow.errors import Conflict, NotFound
+from relayflow.errors import Conflict, ExecutionCancelled, NotFound
 from relayflow.nodes.triggers import WebhookParams
 from relayflow.store.ports import ParkedExecution
 from relayflow.triggers.webhooks import METHODS, webhook_item
@@ -34,20 +33,23 @@ router = APIRouter(tags=["webhooks"])
 
 @router.api_route("/webhook-waiting/{execution_id}", methods=list(METHODS), include_in_schema=False)
 async def resume_by_call(request: Request, execution_id: str, services: Services) -> Response:
-    if services.runs.in_flight + services.admitting >= services.max_in_flight:
-        response = problem(
-            503, "overloaded", "too many executions in flight; retry later", instance=request.url.path
-        )
-        response.headers["Retry-After"] = "1"
-        return response
+    shed = overloaded(request, services)
+    if shed is not None:
+        return shed
+    admission = Admission(services)
     try:
-        raw = await _read_body(request, services.max_body_bytes)
-    except BodyTooLarge:
-        limit = services.max_body_bytes
-        return problem(
-            413, "payload_too_large", f"the body is larger than {limit} bytes", instance=request.url.path
-        )
-    body, uploads = await _decode(request, raw)
+        return await _resume(request, execution_id, services, admission)
+    finally:
+        admission.release()
+
+
+async def _resume(
+    request: Request, execution_id: str, services: ApiServices, admission: Admission
+) -> Response:
+    payload = await read_payload(request, services)
+    if isinstance(payload, Response):
+        return payload
+    body, uploads = payload
     item = webhook_item(
         method=request.method,
         path=f"webhook-waiting/{execution_id}",
@@ -71,6 +73,7 @@ async def resume_by_call(request: Request, execution_id: str, services: Services
         services.webhook_responses[execution_id] = slot
     try:
         task = await resume_taken(services, wait, record, request=item)
+        admission.release()
         if task is None:
             raise NotFound(f"the workflow of execution {execution_id!r} no longer exists")
         if params.responseMode == "onReceived":
@@ -88,14 +91,8 @@ async def _refused(request: Request, execution_id: str, services: ApiServices) -
         raise NotFound(f"no execution {execution_id!r} is waiting for a call")
     method = str(hook.get("httpMethod", "GET"))
     if request.method != method:
-        response = problem(
-            405,
-            "method_not_allowed",
-            f"execution {execution_id} waits for {method}, not {request.method}",
-            instance=request.url.path,
-        )
-        response.headers["Allow"] = method
-        return response
+        detail = f"execution {execution_id} waits for {method}, not {request.method}"
+        return method_not_allowed(request, detail, [method])
     raise Conflict(f"execution {execution_id!r} was resumed already")
 
 
@@ -124,7 +121,10 @@ async def resume_taken(
     assert services.parsed is not None
     wf = await services.parsed.get(wait.workflow_id, wait.version_id) if wait.workflow_id else None
     if wf is None:
-        await _fail(services, record, "the workflow was deleted while the execution waited")
+        message = "the workflow was deleted while the execution waited"
+        await _end(
+            services, record, ExecutionStatus.FAILED, {"code": "workflow_not_found", "message": message}
+        )
         return None
     state = {
         str(n["node"]): {
@@ -150,30 +150,24 @@ async def resume_due(services: ApiServices, execution_id: str, due: datetime) ->
 
 async def cancel_waiting(services: ApiServices, execution_id: str) -> ExecutionRecord | None:
     """Stop a waiting execution: it ends ``cancelled``; None when it was not waiting (any more)."""
-    if await services.executions.claim_parked(execution_id) is None:
+    taken = await services.executions.take_parked(execution_id)
+    if taken is None:
         return None
-    record = await services.executions.get(execution_id)
-    if record is None:
-        return None
-    record.status = ExecutionStatus.CANCELLED
-    record.error = {"code": "execution_cancelled", "message": "the execution was cancelled while it waited"}
-    record.finished_at = _now(services)
-    record.wait_till = None
-    record.waiting = []
+    error = ExecutionCancelled("the execution was cancelled while it waited").to_dict()
+    return await _end(services, taken[1], ExecutionStatus.CANCELLED, error)
+
+
+async def _end(
+    services: ApiServices, record: ExecutionRecord, status: ExecutionStatus, error: dict[str, Any]
+) -> ExecutionRecord:
+    """End a claimed wait's execution without running it again."""
+    record.status, record.error, record.finished_at = status, error, _now(services)
+    record.wait_till, record.waiting = None, []
     await services.executions.execution_finished(record)
     services.runs.emit(
-        "execution.finished", {"executionId": record.id, "status": record.status.value, "error": record.error}
+        "execution.finished", {"executionId": record.id, "status": status.value, "error": error}
     )
     return record
-
-
-async def _fail(services: ApiServices, record: ExecutionRecord, message: str) -> None:
-    record.status = ExecutionStatus.FAILED
-    record.error = {"code": "workflow_not_found", "message": message}
-    record.finished_at = _now(services)
-    record.wait_till = None
-    record.waiting = []
-    await services.executions.execution_finished(record)
 
 
 def _now(services: ApiServices) -> datetime:

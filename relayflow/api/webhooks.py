@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,22 +110,13 @@ async def _timed(services: ApiServices, started: float, answer: Awaitable[Respon
 async def _handle(request: Request, path: str, services: ApiServices, listener: Listener) -> Response:
     found = listener.table.lookup(request.method, path)
     if isinstance(found, MethodNotAllowed):
-        response = problem(
-            405,
-            "method_not_allowed",
-            f"webhook /{path.strip('/')} does not accept {request.method}",
-            instance=request.url.path,
-        )
-        response.headers["Allow"] = ", ".join(found.allowed)
-        return response
+        detail = f"webhook /{path.strip('/')} does not accept {request.method}"
+        return method_not_allowed(request, detail, found.allowed)
     if not isinstance(found, Match):
         raise NotFound(f"no webhook {request.method} /{found.path} is registered")
-    if services.runs.in_flight + services.admitting >= services.max_in_flight:
-        response = problem(
-            503, "overloaded", "too many executions in flight; retry later", instance=request.url.path
-        )
-        response.headers["Retry-After"] = "1"
-        return response
+    shed = overloaded(request, services)
+    if shed is not None:
+        return shed
     if listener.one_shot:
         listener.table.remove_workflow(found.registration.workflow_id)
     admission = Admission(services)
@@ -139,14 +130,10 @@ async def _serve(
     request: Request, services: ApiServices, target: tuple[Match, Listener], admission: Admission
 ) -> Response:
     found, listener = target
-    try:
-        raw = await _read_body(request, services.max_body_bytes)
-        body, uploads = await _decode(request, raw)
-    except BodyTooLarge:
-        limit = services.max_body_bytes
-        return problem(
-            413, "payload_too_large", f"the body is larger than {limit} bytes", instance=request.url.path
-        )
+    payload = await read_payload(request, services)
+    if isinstance(payload, Response):
+        return payload
+    body, uploads = payload
     reg = found.registration
     item = webhook_item(
         method=request.method,
@@ -200,6 +187,35 @@ async def _run(
         return await answer_execution(params, task, slot)
     finally:
         services.webhook_responses.pop(execution_id, None)
+
+
+def method_not_allowed(request: Request, detail: str, allowed: Sequence[str]) -> Response:
+    response = problem(405, "method_not_allowed", detail, instance=request.url.path)
+    response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
+def overloaded(request: Request, services: ApiServices) -> Response | None:
+    """503 with ``Retry-After`` when ``max_in_flight`` executions run or are being admitted."""
+    if services.runs.in_flight + services.admitting < services.max_in_flight:
+        return None
+    response = problem(
+        503, "overloaded", "too many executions in flight; retry later", instance=request.url.path
+    )
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+async def read_payload(request: Request, services: ApiServices) -> tuple[Any, list[Upload]] | Response:
+    """The decoded body and uploaded files, or the 413 answer when the body is over the limit."""
+    try:
+        raw = await _read_body(request, services.max_body_bytes)
+    except BodyTooLarge:
+        limit = services.max_body_bytes
+        return problem(
+            413, "payload_too_large", f"the body is larger than {limit} bytes", instance=request.url.path
+        )
+    return await _decode(request, raw)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -22,10 +22,11 @@ from typing import Any
 import orjson
 
 from relayflow.engine.context import NodeContext
+from relayflow.engine.error_workflow import run_error_workflow
 from relayflow.engine.expression import ExpressionEngine, NodeRunView
 from relayflow.engine.graph import Graph, GraphNode, build_graph
 from relayflow.engine.items import Items, NodeOutput, normalize_items
-from relayflow.engine.params import ParamPlan
+from relayflow.engine.outputs import concat, error_dict, input_width, normalize_outputs, output_width
 from relayflow.engine.ports import (
     Clock,
     CredentialVault,
@@ -217,7 +218,7 @@ class Engine:
             start = exc
         if resume is not None and isinstance(start, GraphNode):
             # the finished runs are the checkpoint: in the record before its start is stored
-            record.node_runs.extend(ex.replay(resume.node_runs, start.name, items, _input_width))
+            record.node_runs.extend(ex.replay(resume.node_runs, start.name, items, input_width))
         static_before = _static_snapshot(ex, mode)
         await self.services.store.execution_started(record)
         self._emit("execution.started", {"executionId": record.id, "workflowId": workflow.id, "mode": mode})
@@ -234,7 +235,7 @@ class Engine:
             record.status = ExecutionStatus.WAITING if ex.parked else ExecutionStatus.SUCCEEDED
         except Failure as f:
             record.status = ExecutionStatus.FAILED
-            record.error = _error_dict(f.error, f.node)
+            record.error = error_dict(f.error, f.node)
         except TimeoutError:
             record.status = ExecutionStatus.FAILED
             record.error = ExecutionTimeout(
@@ -262,7 +263,7 @@ class Engine:
             return record
         await self._finish(ex)
         if record.status is ExecutionStatus.FAILED and mode != "error" and workflow.settings.errorWorkflow:
-            self._detach(self._run_error_workflow(record, workflow))
+            self._detach(run_error_workflow(self, record, workflow))
         return record
 
     def _detach(self, coro: Any) -> None:
@@ -274,45 +275,6 @@ class Engine:
         """Wait for detached work (error workflows, sub-workflows started without waiting)."""
         while self._detached:
             await asyncio.gather(*list(self._detached), return_exceptions=True)
-
-    async def _run_error_workflow(self, failed: ExecutionRecord, workflow: Workflow) -> None:
-        """Run ``settings.errorWorkflow`` from its Error Trigger with the failed execution's details."""
-        ref = workflow.settings.errorWorkflow
-        loader = self.services.workflows
-        try:
-            if loader is None:
-                raise LookupError("no workflow loader is configured")
-            target = await loader.load("database", ref)
-            start = next(
-                (
-                    g.name
-                    for g in self.graph(target).triggers()
-                    if g.resolved.spec.type == "relayflow.errorTrigger"
-                ),
-                None,
-            )
-            if start is None:
-                raise LookupError(f"workflow {ref!r} has no Error Trigger node")
-        except (LookupError, RelayflowError) as exc:
-            log.warning("error workflow %r of %r not run: %s", ref, workflow.name, exc)
-            return
-        error = dict(failed.error or {})
-        item = {
-            "execution": {
-                "id": failed.id,
-                "url": f"{self.services.base_url}/execution/{failed.id}",
-                "retryOf": failed.retry_of,
-                "error": {
-                    "message": error.get("message", ""),
-                    "code": error.get("code"),
-                    "node": error.get("node"),
-                },
-                "lastNodeExecuted": failed.last_node,
-                "mode": failed.mode,
-            },
-            "workflow": {"id": workflow.id, "name": workflow.name},
-        }
-        await self.run(target, input_items=[{"json": item}], mode="error", start_node=start)
 
     async def resume_parked(
         self, workflow: Workflow, record: ExecutionRecord, resume_state: Mapping[str, Mapping[str, Any]]
@@ -364,7 +326,7 @@ class Engine:
         rec.finished_at = self.services.clock.now()
         for name, runs in ex.views.items():
             if ex.graph.nodes[name].terminal:
-                rec.result[name] = [list(_concat(r.outputs[0] if r.outputs else [] for r in runs))]
+                rec.result[name] = [list(concat(r.outputs[0] if r.outputs else [] for r in runs))]
         await self.services.store.execution_finished(rec)
         self._emit(
             "execution.finished",
@@ -386,7 +348,7 @@ class Engine:
                     name = ready.pop()
                     g = ex.graph.nodes[name]
                     pending = ex.pending[name]
-                    inputs, sources = pending.pop(_input_width(g))
+                    inputs, sources = pending.pop(input_width(g))
                     if g is start and not ex.views.get(start.name):
                         sources = [None] * len(sources)
                     ex.node_runs += 1
@@ -508,7 +470,7 @@ class Engine:
     ) -> NodeOutput:
         if isinstance(exc, NodeError) and exc.node is None:
             exc.node = g.name
-        run.error = _error_dict(exc, g.name)
+        run.error = error_dict(exc, g.name)
         mode = g.node.error_mode
         if mode == "stopWorkflow":
             run.status = NodeRunStatus.FAILED
@@ -516,7 +478,7 @@ class Engine:
         run.status = NodeRunStatus.CONTINUED
         message = exc.message
         items = inputs[0] if inputs else []
-        width = _output_width(g, error_output=mode == "continueErrorOutput")
+        width = output_width(g, error_output=mode == "continueErrorOutput")
         if mode == "continueErrorOutput":
             err_items = [
                 {"json": {**it.get("json", {}), "error": message}, "pairedItem": {"item": i}}
@@ -571,7 +533,7 @@ class Engine:
             if ctx.logs:
                 run.logs.extend(ctx.logs)
         with _gc_paused(big):
-            outputs = _normalize_outputs(result, inputs[0] if inputs else [], pair=not spec.trigger)
+            outputs = normalize_outputs(result, inputs[0] if inputs else [], pair=not spec.trigger)
         if node.error_mode == "continueErrorOutput":
             width = len(spec.output_names(params))
             outputs = outputs[:width] + [[] for _ in range(width - len(outputs))]
@@ -628,62 +590,3 @@ def _static_snapshot(ex: Execution, mode: str) -> bytes | None:
     if mode == "manual" or ex.depth > 0 or ex.engine.services.static_data is None:
         return None
     return orjson.dumps(ex.static_data, option=orjson.OPT_SORT_KEYS, default=str)
-
-
-def _output_width(g: GraphNode, *, error_output: bool) -> int:
-    """How many regular outputs the node has, for an error that struck before it returned."""
-    spec = g.resolved.spec
-    if not callable(spec.outputs):
-        return len(spec.outputs)
-    plan = g.plan
-    if isinstance(plan, ParamPlan) and not plan.dynamic:
-        try:
-            return len(spec.output_names(plan.static))
-        except Exception:
-            pass
-    # the error output, when connected, is the last connected output
-    return max(len(g.out) - (1 if error_output else 0), 1)
-
-
-def _input_width(g: GraphNode) -> int:
-    declared = 0 if callable(g.resolved.spec.inputs) else len(g.resolved.spec.inputs)
-    return max(declared, max(g.connected_inputs, default=0) + 1)
-
-
-def _concat(lists: Any) -> Any:
-    for lst in lists:
-        yield from lst
-
-
-def _normalize_outputs(result: Any, inputs: Items, *, pair: bool = True) -> NodeOutput:
-    if result is None:
-        return [[]]
-    if not isinstance(result, list):
-        raise NodeError("a node must return a list of outputs", retryable=False)
-    if result and not isinstance(result[0], list):
-        result = [result]  # a single output returned flat
-    outputs: NodeOutput = [o if o is not None else [] for o in result] or [[]]
-    if not pair:
-        return outputs
-    n_in = len(inputs)
-    for out in outputs:
-        if len(out) == n_in:
-            for i, it in enumerate(out):
-                if "pairedItem" not in it:
-                    it["pairedItem"] = {"item": i}
-        elif n_in == 1:
-            for it in out:
-                if "pairedItem" not in it:
-                    it["pairedItem"] = {"item": 0}
-    return outputs
-
-
-def _error_dict(exc: BaseException, node: str) -> dict[str, Any]:
-    if isinstance(exc, RelayflowError):
-        d = exc.to_dict()
-    else:
-        d = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
-    d.setdefault("node", node)
-    if d.get("node") is None:
-        d["node"] = node
-    return d
