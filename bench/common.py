@@ -1,4 +1,5 @@
-"""Shared helpers for the benchmark scripts: timing, RSS, loop-lag probe, medians, JSON output."""
+"""Shared helpers for the benchmark scripts: timing, RSS, loop-lag probe, medians, JSON output,
+and the owner and API key of a server the script starts."""
 
 from __future__ import annotations
 
@@ -6,13 +7,32 @@ import asyncio
 import os
 import platform
 import resource
+import secrets
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
+
+OWNER_EMAIL = "bench@relayflow.test"
+# the scripts read every execution back, page by page, with one key: the per-key request limit
+# is not what they measure
+UNLIMITED = {"RELAYFLOW_RATE_LIMIT_PER_MINUTE": "1000000000"}
+
+
+def owner_api_key(env: Mapping[str, str]) -> str:
+    """Set the database ``env`` names (``RELAYFLOW_HOME`` or ``RELAYFLOW_DATABASE_URL``) up as an
+    operator does before the first start: the owner, then an API key of theirs (the CLI prints
+    only the key). Returns the key, to send as ``X-API-Key``."""
+    cli = [sys.executable, "-m", "relayflow.cli"]
+    owner_env = {**env, "RELAYFLOW_OWNER_PASSWORD": secrets.token_urlsafe(16)}
+    owner = [*cli, "user", "create", "--owner", "--email", OWNER_EMAIL, "--name", "Bench"]
+    subprocess.run(owner, env=owner_env, check=True, capture_output=True)
+    key = [*cli, "api-key", "create", "--email", OWNER_EMAIL, "--name", "bench"]
+    return subprocess.run(key, env=dict(env), check=True, capture_output=True, text=True).stdout.strip()
 
 
 def rss_mb() -> float:

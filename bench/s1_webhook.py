@@ -26,7 +26,7 @@ import time
 import urllib.request
 from typing import Any
 
-from bench.common import emit
+from bench.common import UNLIMITED, emit, owner_api_key
 from bench.s11_start import free_port, rss_mb
 
 WORKFLOW: dict[str, Any] = {
@@ -65,11 +65,13 @@ WORKFLOW: dict[str, Any] = {
 LUA = 'wrk.method = "POST"\nwrk.body = \'{"price": 2.5, "qty": 4}\'\nwrk.headers["Content-Type"] = "application/json"\n'
 
 
-def call(base: str, method: str, path: str, body: Any = None) -> Any:
+def call(base: str, method: str, path: str, body: Any = None, *, key: str | None = None) -> Any:
+    """One JSON request; ``key`` is the API key (the /api/v1 routes need one, webhooks do not)."""
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(
-        base + path, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["X-API-Key"] = key
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read() or b"null")
 
@@ -112,10 +114,11 @@ def drive(base: str, path: str, connections: int, seconds: int, script: str | No
     return parse_wrk(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
 
 
-def count_executions(base: str) -> int:
+def count_executions(base: str, key: str) -> int:
     total, cursor = 0, None
     while True:
-        page = call(base, "GET", "/api/v1/executions?limit=250" + (f"&cursor={cursor}" if cursor else ""))
+        query = "/api/v1/executions?limit=250" + (f"&cursor={cursor}" if cursor else "")
+        page = call(base, "GET", query, key=key)
         total += len(page["data"])
         cursor = page["nextCursor"]
         if not cursor:
@@ -133,7 +136,8 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "RELAYFLOW_HOME": home, "RELAYFLOW_PORT": str(port)}
+        env = {**os.environ, "RELAYFLOW_HOME": home, "RELAYFLOW_PORT": str(port), **UNLIMITED}
+        key = owner_api_key(env)
         proc = subprocess.Popen(
             [sys.executable, "-m", "relayflow.cli", "start"],
             env=env,
@@ -142,8 +146,8 @@ def main() -> None:
         )
         try:
             wait_healthy(base, proc)
-            wf = call(base, "POST", "/api/v1/workflows", WORKFLOW)
-            call(base, "POST", f"/api/v1/workflows/{wf['id']}/activate")
+            wf = call(base, "POST", "/api/v1/workflows", WORKFLOW, key=key)
+            call(base, "POST", f"/api/v1/workflows/{wf['id']}/activate", key=key)
             assert call(base, "POST", "/webhook/s1", {"price": 2.5, "qty": 4}) == {"total": 10}
             script = os.path.join(home, "post.lua")
             with open(script, "w") as f:
@@ -158,7 +162,7 @@ def main() -> None:
                 figures["ratio_to_bare"] = round(figures["exec_per_s"] / bare["exec_per_s"], 3)
                 results[f"c{c}"] = figures
             time.sleep(1)  # the batching writer is at most 50 ms behind
-            stored = count_executions(base)
+            stored = count_executions(base, key)
             results["stored_executions"] = stored
             results["answered_2xx"] = answered
             assert stored >= answered, (stored, answered)

@@ -29,7 +29,7 @@ import urllib.request
 from collections import Counter
 from typing import Any
 
-from bench.common import emit, link, node
+from bench.common import UNLIMITED, emit, link, node, owner_api_key
 from bench.s1_webhook import call, wait_healthy
 from bench.s11_start import free_port, rss_mb
 
@@ -160,9 +160,10 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the upstream did not start")
 
 
-def executions_done(base: str) -> int:
-    """Succeeded webhook executions, from the server's /metrics."""
-    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+def executions_done(base: str, key: str) -> int:
+    """Succeeded webhook executions, from the server's /metrics (an instance admin's key)."""
+    scrape = urllib.request.Request(base + "/metrics", headers={"X-API-Key": key})
+    with urllib.request.urlopen(scrape, timeout=10) as r:
         text = r.read().decode()
     pattern = r'^relayflow_executions_total\{[^}]*mode="webhook"[^}]*status="succeeded"[^}]*\} (\S+)'
     found = re.findall(pattern, text, re.M)
@@ -187,7 +188,9 @@ def ladder(args: argparse.Namespace) -> None:
             "RELAYFLOW_PORT": str(port),
             # the SSRF guard refuses loopback: open exactly the local upstream
             "RELAYFLOW_HTTP_ALLOW": f"127.0.0.1:{up_port}",
+            **UNLIMITED,
         }
+        key = owner_api_key(env)
         proc = subprocess.Popen(
             [sys.executable, "-m", "relayflow.cli", "start"],
             env=env,
@@ -196,8 +199,8 @@ def ladder(args: argparse.Namespace) -> None:
         )
         try:
             wait_healthy(base, proc)
-            wf = call(base, "POST", "/api/v1/workflows", workflow(f"http://127.0.0.1:{up_port}"))
-            call(base, "POST", f"/api/v1/workflows/{wf['id']}/activate")
+            wf = call(base, "POST", "/api/v1/workflows", workflow(f"http://127.0.0.1:{up_port}"), key=key)
+            call(base, "POST", f"/api/v1/workflows/{wf['id']}/activate", key=key)
             answer = call(base, "POST", "/webhook/s6", {"n": 7})
             if answer != {"branch": "1", "ok": True}:
                 sys.exit(f"unexpected answer {answer!r}")
@@ -212,7 +215,7 @@ def ladder(args: argparse.Namespace) -> None:
                     break
                 time.sleep(2)  # let the queue drain between steps
             time.sleep(1)
-            done = executions_done(base)
+            done = executions_done(base, key)
             answered = 1 + warm_up["ok_2xx"] + sum(s["ok_2xx"] for s in steps)
             if done < answered:
                 sys.exit(f"{answered} requests answered 2xx but only {done} executions succeeded")

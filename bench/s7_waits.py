@@ -30,7 +30,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import emit
+from bench.common import UNLIMITED, emit, owner_api_key
 from bench.s1_webhook import call, wait_healthy
 from bench.s11_start import free_port, rss_mb
 
@@ -60,8 +60,12 @@ TIMER = workflow("S7 timer", "s7-timer", {"resume": "specificTime", "dateTime": 
 WARM = workflow("S7 warm-up", "s7-warm", {"resume": "specificTime", "dateTime": "={{ $json.body.at }}"})
 
 
+def server_env(home: str, port: int) -> dict[str, str]:
+    return {**os.environ, "RELAYFLOW_HOME": home, "RELAYFLOW_PORT": str(port), **UNLIMITED}
+
+
 def start(home: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "RELAYFLOW_HOME": home, "RELAYFLOW_PORT": str(port)}
+    env = server_env(home, port)
     return subprocess.Popen(
         [sys.executable, "-m", "relayflow.cli", "start"],
         env=env,
@@ -89,14 +93,14 @@ async def post_all(urls: list[tuple[str, dict[str, Any]]], connections: int) -> 
         return time.perf_counter() - t0, statuses
 
 
-def executions(base: str, workflow_id: str, status: str | None = None) -> list[dict[str, Any]]:
+def executions(base: str, key: str, workflow_id: str, status: str | None = None) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     cursor = None
     while True:
         query = f"/api/v1/executions?limit=250&workflowId={workflow_id}"
         query += f"&status={status}" if status else ""
         query += f"&cursor={cursor}" if cursor else ""
-        page = call(base, "GET", query)
+        page = call(base, "GET", query, key=key)
         found += page["data"]
         cursor = page["nextCursor"]
         if not cursor:
@@ -109,10 +113,10 @@ def settle_rss(pid: int) -> float:
     return rss_mb(pid)
 
 
-def wait_count(base: str, workflow_id: str, status: str, want: int, deadline_s: float) -> int:
+def wait_count(base: str, key: str, workflow_id: str, status: str, want: int, deadline_s: float) -> int:
     end = time.monotonic() + deadline_s
     while True:
-        got = len(executions(base, workflow_id, status))
+        got = len(executions(base, key, workflow_id, status))
         if got >= want or time.monotonic() > end:
             return got
         time.sleep(0.5)
@@ -128,14 +132,15 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     figures: dict[str, Any] = {"parked": 2 * half}
     with tempfile.TemporaryDirectory() as home:
+        key = owner_api_key(server_env(home, port))
         proc = start(home, port)
         try:
             wait_healthy(base, proc)
-            call_id = call(base, "POST", "/api/v1/workflows", CALL)["id"]
-            timer_id = call(base, "POST", "/api/v1/workflows", TIMER)["id"]
-            warm_id = call(base, "POST", "/api/v1/workflows", WARM)["id"]
+            call_id = call(base, "POST", "/api/v1/workflows", CALL, key=key)["id"]
+            timer_id = call(base, "POST", "/api/v1/workflows", TIMER, key=key)["id"]
+            warm_id = call(base, "POST", "/api/v1/workflows", WARM, key=key)["id"]
             for wf in (call_id, timer_id, warm_id):
-                call(base, "POST", f"/api/v1/workflows/{wf}/activate")
+                call(base, "POST", f"/api/v1/workflows/{wf}/activate", key=key)
             # warm up: parked and resumed at once, so imports and caches are in the baseline
             warm_at = (datetime.now(UTC) + timedelta(seconds=1.5)).isoformat()
             asyncio.run(post_all([(f"{base}/webhook/s7-warm", {"at": warm_at})] * 50, 8))
@@ -158,8 +163,8 @@ def main() -> None:
             # the second half's growth: what one more parked execution costs, once the bounded
             # caches (SQLite's page cache, allocator arenas) have filled
             figures["rss_kb_per_parked_marginal"] = round((parked - half_parked) * 1024 / half, 2)
-            waiting = executions(base, call_id, "waiting")
-            figures["waiting_before_restart"] = len(waiting) + len(executions(base, timer_id, "waiting"))
+            waiting = executions(base, key, call_id, "waiting")
+            figures["waiting_before_restart"] = len(waiting) + len(executions(base, key, timer_id, "waiting"))
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
             t0 = time.perf_counter()
@@ -174,10 +179,15 @@ def main() -> None:
             figures["resume_calls_per_s"] = round(len(urls) / took, 1)
             figures["resume_errors"] = sum(s != 200 for s in statuses)
             wait_count(
-                base, timer_id, "succeeded", half, max(60.0, (due - datetime.now(UTC)).total_seconds() + 60)
+                base,
+                key,
+                timer_id,
+                "succeeded",
+                half,
+                max(60.0, (due - datetime.now(UTC)).total_seconds() + 60),
             )
-            wait_count(base, call_id, "succeeded", half, 60.0)
-            timed = executions(base, timer_id, "succeeded")
+            wait_count(base, key, call_id, "succeeded", half, 60.0)
+            timed = executions(base, key, timer_id, "succeeded")
             late = sorted(
                 (datetime.fromisoformat(e["finishedAt"]) - due).total_seconds() * 1000 for e in timed
             )
@@ -189,7 +199,7 @@ def main() -> None:
                 }
                 spread = late[-1] - late[0]
                 figures["timer_resume_per_s"] = round(len(late) / max(spread / 1000, 1e-3), 1)
-            succeeded = len(timed) + len(executions(base, call_id, "succeeded"))
+            succeeded = len(timed) + len(executions(base, key, call_id, "succeeded"))
             figures["succeeded"] = succeeded
             figures["lost"] = 2 * half - succeeded
         finally:

@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
-from bench.common import emit
+from bench.common import UNLIMITED, emit, owner_api_key
 from bench.s1_webhook import call, wait_healthy
 from bench.s11_start import free_port, rss_mb
 
@@ -75,12 +75,12 @@ def start_server(env: dict[str, str], port: int, log: IO[bytes]) -> subprocess.P
     return proc
 
 
-def create_active(base: str, count: int, every_s: int) -> list[str]:
+def create_active(base: str, key: str, count: int, every_s: int) -> list[str]:
     def create(i: int) -> str:
-        return str(call(base, "POST", "/api/v1/workflows", workflow(i, every_s))["id"])
+        return str(call(base, "POST", "/api/v1/workflows", workflow(i, every_s), key=key)["id"])
 
     def activate(wf_id: str) -> None:
-        call(base, "POST", f"/api/v1/workflows/{wf_id}/activate")
+        call(base, "POST", f"/api/v1/workflows/{wf_id}/activate", key=key)
 
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(create, range(count)))
@@ -88,7 +88,7 @@ def create_active(base: str, count: int, every_s: int) -> list[str]:
     return ids
 
 
-def executions_since(base: str, since: datetime) -> list[dict[str, Any]]:
+def executions_since(base: str, key: str, since: datetime) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     cursor = None
     after = urllib.parse.quote(since.isoformat())
@@ -97,6 +97,7 @@ def executions_since(base: str, since: datetime) -> list[dict[str, Any]]:
             base,
             "GET",
             f"/api/v1/executions?limit=250&startedAfter={after}" + (f"&cursor={cursor}" if cursor else ""),
+            key=key,
         )
         found += page["data"]
         cursor = page["nextCursor"]
@@ -104,16 +105,17 @@ def executions_since(base: str, since: datetime) -> list[dict[str, Any]]:
             return found
 
 
-def fired_at(base: str, execution_id: str) -> datetime:
+def fired_at(base: str, key: str, execution_id: str) -> datetime:
     """The slot the trigger item names (its ``timestamp``)."""
-    record = call(base, "GET", f"/api/v1/executions/{execution_id}")
+    record = call(base, "GET", f"/api/v1/executions/{execution_id}", key=key)
     run = next(r for r in record["nodeRuns"] if r["node"] == "Schedule")
     return datetime.fromisoformat(run["output"][0][0]["json"]["timestamp"]).astimezone(UTC)
 
 
-def trigger_runs(base: str) -> int:
-    """This process's finished trigger executions, from its /metrics."""
-    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+def trigger_runs(base: str, key: str) -> int:
+    """This process's finished trigger executions, from its /metrics (an instance admin's key)."""
+    scrape = urllib.request.Request(base + "/metrics", headers={"X-API-Key": key})
+    with urllib.request.urlopen(scrape, timeout=10) as r:
         text = r.read().decode()
     return sum(
         int(float(m))
@@ -176,9 +178,10 @@ def main() -> None:
     ap.add_argument("--server-log", default=None, help="write server i's stderr to PATH.i")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "RELAYFLOW_HOME": home}
+        env = {**os.environ, "RELAYFLOW_HOME": home, **UNLIMITED}
         if args.database_url:
             env["RELAYFLOW_DATABASE_URL"] = args.database_url
+        key = owner_api_key(env)
         ports = [free_port() for _ in range(args.schedulers)]
         bases = [f"http://127.0.0.1:{p}" for p in ports]
         procs: list[subprocess.Popen[bytes]] = []
@@ -187,7 +190,7 @@ def main() -> None:
                 log = open(f"{args.server_log}.{i}" if args.server_log else os.devnull, "wb")  # noqa: SIM115
                 procs.append(start_server(env, port, log))
             t = time.perf_counter()
-            ids = set(create_active(bases[0], args.schedules, args.every_s))
+            ids = set(create_active(bases[0], key, args.schedules, args.every_s))
             setup_s = time.perf_counter() - t
             time.sleep(REFRESH_S + 1)  # every scheduler has refreshed since the last activation
             now = datetime.now(UTC)
@@ -198,11 +201,11 @@ def main() -> None:
             slots = [first + timedelta(seconds=args.every_s * i) for i in range(count)]
             time.sleep(max(0.0, (slots[-1] - datetime.now(UTC)).total_seconds()) + 10)
             rss = [round(rss_mb(p.pid), 1) for p in procs]
-            fired_by = [trigger_runs(b) for b in bases]
-            runs = executions_since(bases[0], first - timedelta(seconds=1))
+            fired_by = [trigger_runs(b, key) for b in bases]
+            runs = executions_since(bases[0], key, first - timedelta(seconds=1))
             figures = analyse(runs, ids, slots, args.every_s)
             sample = random.Random(9).sample([r for r in runs if r["workflowId"] in ids], min(30, len(runs)))
-            mismatched = sum(fired_at(bases[0], r["id"]) != slot_of(r, args.every_s) for r in sample)
+            mismatched = sum(fired_at(bases[0], key, r["id"]) != slot_of(r, args.every_s) for r in sample)
         finally:
             for proc in procs:
                 proc.send_signal(signal.SIGTERM)

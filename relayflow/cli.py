@@ -13,6 +13,8 @@ from typing import Annotated, Any, NoReturn
 import orjson
 import typer
 
+from relayflow.cli_access import api_key_app, user_app
+from relayflow.cli_credentials import credentials_app
 from relayflow.errors import RelayflowError, UnknownNodeType, UserError, WorkflowInvalid
 
 app = typer.Typer(
@@ -28,6 +30,9 @@ nodes_app = typer.Typer(
 app.add_typer(nodes_app, name="nodes")
 executions_app = typer.Typer(help="List, show and prune stored executions.", no_args_is_help=True)
 app.add_typer(executions_app, name="executions")
+app.add_typer(user_app, name="user")
+app.add_typer(api_key_app, name="api-key")
+app.add_typer(credentials_app, name="credentials")
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2

@@ -16,6 +16,9 @@ Every error carries a stable string ``code``. Three families by audience::
     ├── ExecutionTimeout          settings.executionTimeout elapsed
     ├── NotFound                  (UserError) no such workflow / execution / version: 404
     ├── Conflict                  (UserError) stale versionId, duplicate key: 409
+    ├── Unauthorized              (UserError) not authenticated: 401
+    ├── Forbidden                 (UserError) role or scope too small: 403
+    ├── RateLimited               (UserError) too many requests: 429 + Retry-After
     ├── OperationalError          a service is down or slow: retryable
     └── InternalError             a bug in relayflow
     RegistryError                 (UserError) a node spec is malformed or registered twice
@@ -169,6 +172,29 @@ class Conflict(UserError):
     code = "conflict"
 
 
+class Unauthorized(UserError):
+    """No credentials, or credentials that do not identify a live user: 401."""
+
+    code = "unauthorized"
+
+
+class Forbidden(UserError):
+    """The caller is known but may not do this (a role or scope too small): 403. Objects the
+    caller cannot see at all answer NotFound instead."""
+
+    code = "forbidden"
+
+
+class RateLimited(UserError):
+    """Too many requests: 429 with ``Retry-After`` (whole seconds)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class NodeError(RelayflowError):
     """A node failed. ``retryable`` tells the engine whether another try may help."""
 
@@ -196,6 +222,16 @@ class NodeError(RelayflowError):
         if self.description:
             d["description"] = self.description
         return d
+
+
+class CredentialUnavailable(NodeError):
+    """A node's credential does not exist, is of another type, or belongs to a project the
+    workflow's project cannot use. The message names its type and name, never its data."""
+
+    code = "credential_unavailable"
+
+    def __init__(self, message: str, *, node: str | None = None) -> None:
+        super().__init__(message, node=node, retryable=False, code=self.code)
 
 
 class NodeTimeout(NodeError):

@@ -17,11 +17,13 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import uvicorn
 
 from relayflow.api import ApiServices, build_services, create_app
+from relayflow.api.headers import CorsSettings
 from relayflow.api.services import start_waits
 from relayflow.errors import InputInvalid, OperationalError, RelayflowError
 from relayflow.http_session import SharedSession
@@ -33,6 +35,9 @@ from relayflow.store.retention import RetentionSettings
 from relayflow.store.save_policy import SaveDefaults
 from relayflow.store.webhook_registry import WebhookRegistry
 from relayflow.triggers.scheduler import Scheduler, SchedulerSettings
+
+if TYPE_CHECKING:
+    from relayflow.access.sql import SqlAccessStore
 
 T = TypeVar("T")
 
@@ -56,12 +61,16 @@ class ServerSettings:
     wait_park_after_s: float = 1.0
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     save: SaveDefaults = field(default_factory=SaveDefaults)
+    # RELAYFLOW_HOME: the encryption key file lives there (relayflow/security/secrets.py);
+    # None: relayflow_home() when the server starts
+    home: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
         """Read RELAYFLOW_HOST, _PORT, _SHUTDOWN_GRACE_S, _HOME, _DATABASE_URL, _SCHEDULER_REFRESH_S,
-        _SCHEDULE_MISFIRE and _WAIT_PARK_AFTER_S; InputInvalid if bad."""
-        from relayflow.store.config import database_url
+        _SCHEDULE_MISFIRE, _WAIT_PARK_AFTER_S and _ENCRYPTION_KEY; InputInvalid if bad."""
+        from relayflow.security.secrets import ENV_KEY, parse_keys
+        from relayflow.store.config import database_url, relayflow_home
 
         env = os.environ if environ is None else environ
         port_raw = env.get("RELAYFLOW_PORT", str(DEFAULT_PORT))
@@ -74,6 +83,9 @@ class ServerSettings:
         grace = _seconds(env, "RELAYFLOW_SHUTDOWN_GRACE_S", DEFAULT_SHUTDOWN_GRACE_S)
         park = _seconds(env, "RELAYFLOW_WAIT_PARK_AFTER_S", 1.0)
         AllowList.from_env(env)  # a bad RELAYFLOW_HTTP_ALLOW stops the start, not a node run later
+        CorsSettings.from_env(env)  # the same for RELAYFLOW_CORS_ORIGINS (create_app reads it again)
+        if env.get(ENV_KEY):
+            parse_keys(env[ENV_KEY])  # a bad key stops the start, not the first credential read
         return cls(
             host=env.get("RELAYFLOW_HOST", DEFAULT_HOST) or DEFAULT_HOST,
             port=port,
@@ -83,6 +95,7 @@ class ServerSettings:
             wait_park_after_s=park,
             retention=RetentionSettings.from_env(env),
             save=SaveDefaults.from_env(env),
+            home=relayflow_home(env),
         )
 
 
@@ -113,8 +126,9 @@ async def _open(settings: ServerSettings, opener: Callable[[str], Awaitable[T]])
 
 async def open_stores(
     settings: ServerSettings,
-) -> tuple[WorkflowStore, ExecutionStore, FiredSlotStore, WebhookRegistry]:
+) -> tuple[WorkflowStore, ExecutionStore, FiredSlotStore, WebhookRegistry, SqlAccessStore]:
     """Every store the server uses, migrated; those already open are closed if one fails."""
+    from relayflow.access.sql import open_access_store
     from relayflow.store import config
     from relayflow.store.sql.fired_slots import open_fired_slots
     from relayflow.store.sql.webhook_registry import open_webhook_registry
@@ -126,11 +140,13 @@ async def open_stores(
         slots = await _open(settings, open_fired_slots)
         opened.append(slots)
         hooks = await _open(settings, open_webhook_registry)
+        opened.append(hooks)
+        access = await _open(settings, open_access_store)
     except BaseException:
         for store in reversed(opened):
             await store.close()
         raise
-    return workflows, executions, slots, hooks
+    return workflows, executions, slots, hooks, access
 
 
 def start_scheduler(services: ApiServices, slots: FiredSlotStore, settings: SchedulerSettings) -> Scheduler:
@@ -215,9 +231,19 @@ class Shutdown:
 
 async def serve(settings: ServerSettings) -> None:
     """Run the server until SIGTERM or SIGINT."""
+    from relayflow.access.ratelimit import RateLimits, RateLimitSettings
+    from relayflow.access.service import AccessService
+    from relayflow.access.tokens import TokenSettings
+    from relayflow.security.secrets import load_keyring
+    from relayflow.store.config import relayflow_home
+
+    # first: a bad key (or a key file others can read) stops the start before anything opens
+    keyring = load_keyring(settings.home or relayflow_home())
+    # so do bad token lifetimes or rate limits (RELAYFLOW_*_TTL_S, *_PER_MINUTE)
+    token_settings, limits = TokenSettings.from_env(), RateLimits(RateLimitSettings.from_env())
     sock = listen(settings.host, settings.port)
     try:
-        workflows, executions, slots, hooks = await open_stores(settings)
+        workflows, executions, slots, hooks, access_store = await open_stores(settings)
     except BaseException:
         sock.close()
         raise
@@ -230,6 +256,7 @@ async def serve(settings: ServerSettings) -> None:
         wait_park_after_s=settings.wait_park_after_s,
         save_defaults=settings.save,
         webhook_registry=hooks,
+        access=AccessService(access_store, keyring, tokens=token_settings, limits=limits),
     )
     pruner = Pruner(services.executions, settings.retention)
     scheduler = start_scheduler(services, slots, settings.scheduler)
@@ -278,6 +305,7 @@ async def close(services: ApiServices, grace_s: float, hurry: asyncio.Event) -> 
     await services.executions.close()
     await services.workflows.close()
     await services.webhook_registry.close()
+    await services.access.store.close()
     http = services.engine.services.http
     if isinstance(http, SharedSession):
         await http.close()

@@ -9,18 +9,26 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import Depends, FastAPI
 
 from relayflow.api import (
+    audit,
+    auth,
+    credentials,
     events,
     executions,
+    headers,
     health,
     metrics,
     node_types,
     problems,
+    projects,
     schemas,
+    users,
     waiting,
     webhooks,
     workflows,
 )
+from relayflow.api.authz import adopt_at_start
 from relayflow.api.deps import JsonResponse
+from relayflow.api.headers import CorsSettings
 from relayflow.api.security import authenticate
 from relayflow.api.services import ApiServices
 from relayflow.api.webhook_routes import load_routes
@@ -43,6 +51,8 @@ def create_app(services: ApiServices) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await load_routes(services)
+        # workflows imported by the CLI while no server ran go to the owner, once there is one
+        await adopt_at_start(services)
         yield
 
     app = FastAPI(
@@ -56,14 +66,23 @@ def create_app(services: ApiServices) -> FastAPI:
     )
     app.state.services = services
     problems.install(app)
+    # security headers on every answer; CORS only when RELAYFLOW_CORS_ORIGINS is set
+    headers.install(app, CorsSettings.from_env())
     schemas.install(app)
     # webhooks first: the hot path should not be matched against every API route before (S1)
     app.include_router(webhooks.router)
     app.include_router(waiting.router)
     # each straight into the app: a router included without a prefix has its routes built at
     # once to check their paths, and built again on the first request (S11)
-    for module in (workflows, executions, events, node_types):
+    for module in (workflows, executions, events, node_types, auth, users, audit, projects):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(authenticate)])
+    for cred_router in (credentials.router, credentials.types_router):
+        app.include_router(cred_router, prefix=API_PREFIX, dependencies=[Depends(authenticate)])
+    # public: the one-time setup of the owner, login and refresh
+    app.include_router(auth.public_router, prefix=API_PREFIX)
+    # public: the OAuth2 authorization server returns the browser here (the sealed state is
+    # what authenticates it)
+    app.include_router(credentials.callback_router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     return app

@@ -16,7 +16,7 @@ from relayflow.workflow.model import Workflow
 from relayflow.workflow.parse import parse_workflow
 
 # Kept by the store, not by the workflow JSON a client sends (n8n exports carry them too).
-META_FIELDS = ("id", "active", "versionId", "tags", "createdAt", "updatedAt")
+META_FIELDS = ("id", "active", "versionId", "tags", "createdAt", "updatedAt", "projectId", "sharedWith")
 
 # What the stores and the responses can write (orjson): 64-bit integers, finite numbers, UTF-8
 # text, and at most 255 levels of nesting, of which a body may use this many (the responses

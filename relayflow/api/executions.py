@@ -1,4 +1,8 @@
-"""``POST /workflows/{id}/run`` and ``/executions``: run, list, inspect, stop, delete."""
+"""``POST /workflows/{id}/run`` and ``/executions``: run, list, inspect, stop, delete.
+
+An execution is seen by whoever sees its workflow (api/authz.py); running, stopping, deleting
+and retrying need the editor role over it.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import AfterValidator
 
+from relayflow.access.model import ProjectRole
+from relayflow.api import authz
 from relayflow.api.bodies import RetryRequest, RunRequest, execution_summary, page_json
 from relayflow.api.deps import JsonResponse, PathId, Services, text_query
 from relayflow.api.schemas import ExecutionOut, ExecutionPage, ExecutionResult, ExecutionSummary, problems
+from relayflow.api.security import CurrentPrincipal
 from relayflow.api.waiting import cancel_waiting
 from relayflow.api.workflows import Cursor, Limit, stored_workflow
 from relayflow.engine.items import normalize_items
@@ -45,11 +52,11 @@ STOP_WAIT_S = 10.0
     response_model=ExecutionSummary,
     responses={
         200: {"model": ExecutionResult, "description": "`wait: true`: the finished execution"},
-        **problems(404, 422),
+        **problems(403, 404, 422),
     },
 )
 async def run_workflow(
-    services: Services, workflow_id: PathId, body: RunRequest | None = None
+    services: Services, principal: CurrentPrincipal, workflow_id: PathId, body: RunRequest | None = None
 ) -> JsonResponse:
     """Run the workflow from its manual trigger (or `startNode`).
 
@@ -57,7 +64,7 @@ async def run_workflow(
     `relayflow run` prints it; otherwise 202 with the execution once its start is recorded.
     """
     req = body or RunRequest()
-    stored = await stored_workflow(services, workflow_id)
+    stored = await authz.workflow_access(services, principal, workflow_id, ProjectRole.EDITOR)
     wf = parse_workflow(stored.data, source=f"workflow {workflow_id}", registry=services.registry)
     if req.startNode is not None and all(n.name != req.startNode for n in wf.nodes):
         raise InputInvalid(f"startNode: no node named {req.startNode!r}")
@@ -83,6 +90,7 @@ async def run_workflow(
 @router.get("/executions", response_model=ExecutionPage, responses=problems(422))
 async def list_executions(
     services: Services,
+    principal: CurrentPrincipal,
     workflowId: Annotated[str | None, text_query()] = None,
     status: ExecutionStatus | None = None,
     startedAfter: Annotated[Instant | None, Query(description="ISO 8601; inclusive.")] = None,
@@ -90,9 +98,10 @@ async def list_executions(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> JsonResponse:
-    """Executions, newest first, without their node run data."""
+    """Executions of the workflows the caller may see, newest first, without their node run data."""
     query = ExecutionQuery(
         workflow_id=workflowId,
+        workflow_ids=await authz.visible_workflow_ids(services, principal),
         status=status,
         started_after=startedAfter,
         started_before=startedBefore,
@@ -104,6 +113,7 @@ async def list_executions(
 
 
 async def stored_execution(services: Services, execution_id: str) -> ExecutionRecord:
+    """The execution, without an authorization check (callers have done theirs)."""
     record = await services.executions.get(execution_id)
     if record is None:
         raise NotFound(f"no execution {execution_id!r}")
@@ -111,15 +121,22 @@ async def stored_execution(services: Services, execution_id: str) -> ExecutionRe
 
 
 @router.get("/executions/{execution_id}", response_model=ExecutionOut, responses=problems(404))
-async def get_execution(services: Services, execution_id: PathId) -> JsonResponse:
+async def get_execution(
+    services: Services, principal: CurrentPrincipal, execution_id: PathId
+) -> JsonResponse:
     """The execution with every node run and its output."""
-    return JsonResponse((await stored_execution(services, execution_id)).to_dict(with_data=True))
+    record = await authz.execution_access(services, principal, execution_id)
+    return JsonResponse(record.to_dict(with_data=True))
 
 
-@router.post("/executions/{execution_id}/stop", response_model=ExecutionSummary, responses=problems(404, 409))
-async def stop_execution(services: Services, execution_id: PathId) -> JsonResponse:
+@router.post(
+    "/executions/{execution_id}/stop", response_model=ExecutionSummary, responses=problems(403, 404, 409)
+)
+async def stop_execution(
+    services: Services, principal: CurrentPrincipal, execution_id: PathId
+) -> JsonResponse:
     """Cancel a running or waiting execution; 409 when it is neither (here)."""
-    record = await stored_execution(services, execution_id)
+    record = await authz.execution_access(services, principal, execution_id, ProjectRole.EDITOR)
     if record.status is ExecutionStatus.WAITING:
         stopped = await cancel_waiting(services, execution_id)
         if stopped is not None:
@@ -134,10 +151,10 @@ async def stop_execution(services: Services, execution_id: PathId) -> JsonRespon
     return JsonResponse(execution_summary(record))
 
 
-@router.delete("/executions/{execution_id}", status_code=204, responses=problems(404, 409))
-async def delete_execution(services: Services, execution_id: PathId) -> Response:
+@router.delete("/executions/{execution_id}", status_code=204, responses=problems(403, 404, 409))
+async def delete_execution(services: Services, principal: CurrentPrincipal, execution_id: PathId) -> Response:
     """Delete a finished execution; a running one must be stopped first (409)."""
-    record = await stored_execution(services, execution_id)
+    record = await authz.execution_access(services, principal, execution_id, ProjectRole.EDITOR)
     if not record.status.terminal and services.runs.task(execution_id) is not None:
         raise Conflict(f"execution {execution_id!r} is still running: stop it first")
     await services.executions.delete(execution_id)
@@ -153,11 +170,11 @@ RETRYABLE = {ExecutionStatus.FAILED, ExecutionStatus.CRASHED, ExecutionStatus.CA
     response_model=ExecutionSummary,
     responses={
         200: {"model": ExecutionResult, "description": "`wait: true`: the finished retry"},
-        **problems(404, 409, 422),
+        **problems(403, 404, 409, 422),
     },
 )
 async def retry_execution(
-    services: Services, execution_id: PathId, body: RetryRequest | None = None
+    services: Services, principal: CurrentPrincipal, execution_id: PathId, body: RetryRequest | None = None
 ) -> JsonResponse:
     """Run a failed, crashed or cancelled execution again, as a new execution (`retryOf` links them).
 
@@ -165,9 +182,7 @@ async def retry_execution(
     nodes that finished keep their stored outputs and do not run again.
     """
     req = body or RetryRequest()
-    old = await services.executions.get(execution_id)
-    if old is None:
-        raise NotFound(f"no execution with id {execution_id!r}")
+    old = await authz.execution_access(services, principal, execution_id, ProjectRole.EDITOR)
     if old.status not in RETRYABLE:
         raise Conflict(
             f"execution {execution_id!r} is {old.status.value}: only failed, crashed or cancelled ones retry"

@@ -8,6 +8,7 @@ Unexpected exceptions are logged and answered 500 without a traceback.
 from __future__ import annotations
 
 import logging
+import math
 from http import HTTPStatus
 from typing import Any
 
@@ -19,11 +20,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from relayflow.api.deps import JsonResponse
 from relayflow.errors import (
     Conflict,
+    Forbidden,
     InputInvalid,
     NotFound,
     OperationalError,
     ParameterInvalid,
+    RateLimited,
     RelayflowError,
+    Unauthorized,
     UserError,
     WorkflowInvalid,
 )
@@ -65,6 +69,12 @@ def status_for(exc: RelayflowError) -> int:
         return 404
     if isinstance(exc, Conflict):
         return 409
+    if isinstance(exc, Unauthorized):
+        return 401
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, RateLimited):
+        return 429
     if isinstance(exc, (WorkflowInvalid, ParameterInvalid, InputInvalid)):
         return 422
     if isinstance(exc, UserError):
@@ -81,7 +91,12 @@ async def relayflow_error(request: Request, exc: Exception) -> ProblemResponse:
         log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
     detail = exc.message if status < 500 or isinstance(exc, OperationalError) else "an internal error"
     extra = {k: v for k, v in exc.to_dict().items() if k not in ("code", "message") and v is not None}
-    return problem(status, exc.code, detail, instance=request.url.path, **extra)
+    response = problem(status, exc.code, detail, instance=request.url.path, **extra)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    elif isinstance(exc, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="relayflow"'
+    return response
 
 
 async def request_invalid(request: Request, exc: Exception) -> ProblemResponse:

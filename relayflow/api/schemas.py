@@ -57,10 +57,13 @@ class Problem(Open):
 
 _PROBLEMS = {
     400: "The request is not acceptable (`code` says why).",
+    401: "Not authenticated, or the token is not valid (`unauthorized`).",
+    403: "The caller's role or the key's scope is too small (`forbidden`).",
     404: "Unknown id (`not_found`).",
     409: "The resource is not in a state that allows this (`conflict`).",
     413: "The request body is too large (`payload_too_large`).",
     422: "Invalid input: `issues` names each field (`input_invalid`, `workflow_invalid`...).",
+    429: "Too many requests (`rate_limited`); `Retry-After` says when to try again.",
     503: "A store does not answer (`not_ready`).",
 }
 
@@ -161,6 +164,24 @@ class WorkflowPatch(WorkflowIn):
     model_config = ConfigDict(json_schema_extra=lambda schema: schema.pop("required", None))
 
 
+class ResolvedCredentialRef(Open):
+    node: str
+    type: str
+    id: str
+    name: str
+
+
+class MissingCredentialRef(Open):
+    node: str
+    type: str
+    name: str | None = None
+
+
+class CredentialsReport(Open):
+    resolved: list[ResolvedCredentialRef]
+    missing: list[MissingCredentialRef]
+
+
 class WorkflowOut(Open):
     """A stored workflow: the JSON as it was saved, with the store's fields."""
 
@@ -174,6 +195,18 @@ class WorkflowOut(Open):
     nodes: list[dict[str, Any]]
     connections: dict[str, Any] | None = None
     settings: dict[str, Any] | None = None
+    projectId: str | None = Field(
+        default=None, description="The project that owns it (none: made before there were users)."
+    )
+    sharedWith: list[str] | None = Field(
+        default=None, description="The projects it is shared with (not in lists)."
+    )
+    credentialsReport: CredentialsReport | None = Field(
+        default=None,
+        description="On create (import), when a node references a credential: the references "
+        "resolved against the credentials the workflow's project owns or was shared (by id, else "
+        "by type and name: then the reference's id is rewritten), and those that must be created.",
+    )
 
 
 class WorkflowExport(Open):
@@ -311,6 +344,86 @@ class NodeTypeOut(NodeTypeSummary):
 
 class NodeTypeList(Open):
     data: list[NodeTypeSummary]
+
+
+# --- credentials
+
+
+class CredentialIn(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    type: str = Field(
+        description="A credential type's name (`GET /credential-types`), e.g. `httpHeaderAuth`."
+    )
+    data: dict[str, Any] = Field(default_factory=dict, description="The type's fields.")
+    projectId: str | None = Field(
+        default=None,
+        description="The owning project (also `?projectId=`); the caller's personal one if absent.",
+    )
+
+
+class CredentialPatch(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    data: dict[str, Any] | None = Field(
+        default=None,
+        description="Fields to change; absent fields keep their value, and so does a secret field "
+        "sent as `__relayflow_redacted__`; `null` clears a field.",
+    )
+
+
+class CredentialOut(Open):
+    id: str
+    name: str
+    type: str
+    projectId: str
+    sharedWith: list[str]
+    createdAt: datetime
+    updatedAt: datetime
+    data: dict[str, Any] | None = Field(
+        default=None,
+        description="Only for editors of the owning project; secret fields are `__relayflow_redacted__`.",
+    )
+
+
+class CredentialList(Open):
+    data: list[CredentialOut]
+
+
+class CredentialTestOut(Open):
+    status: Literal["ok", "error"]
+    message: str
+
+
+class CredentialShare(BaseModel):
+    projectIds: list[str] = Field(description="Every project the credential is shared with (replaces).")
+
+
+class CredentialTransfer(BaseModel):
+    projectId: str = Field(min_length=1)
+
+
+class CredentialFieldOut(Open):
+    name: str
+    displayName: str
+    type: Literal["string", "number", "boolean", "options", "json"]
+    required: bool
+    default: Any = None
+    secret: bool
+    options: list[str] | None = None
+
+
+class CredentialTypeOut(Open):
+    name: str
+    displayName: str
+    fields: list[CredentialFieldOut]
+    testable: bool
+
+
+class CredentialTypeList(Open):
+    data: list[CredentialTypeOut]
+
+
+class OAuth2Authorization(Open):
+    authorizationUrl: str = Field(description="Open this in the browser; it returns to /oauth2/callback.")
 
 
 # --- probes

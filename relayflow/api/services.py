@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Coroutine, Mapping
+import secrets
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from relayflow.access.memory import MemoryAccessStore
+from relayflow.access.model import User
+from relayflow.access.service import AccessService
 from relayflow.api.event_hub import EventHub
+from relayflow.credentials.service import CredentialService
+from relayflow.credentials.vault import StoreCredentialVault
 from relayflow.engine.executor import Engine
 from relayflow.engine.ports import EventSink
 from relayflow.engine.run import ExecutionRecord
@@ -20,6 +26,7 @@ from relayflow.http_session import SharedSession
 from relayflow.metrics import Metrics
 from relayflow.nodes.registry import Registry
 from relayflow.runtime import FileWorkflowLoader, build_engine
+from relayflow.security.secrets import Keyring
 from relayflow.store.policy import SavePolicyStore, record_settings
 from relayflow.store.ports import ExecutionQuery, ExecutionStore, WorkflowQuery, WorkflowStore
 from relayflow.store.save_policy import SaveDefaults
@@ -211,6 +218,12 @@ def _env_int(name: str, default: int) -> int:
     return value
 
 
+def ephemeral_access() -> AccessService:
+    """Users, keys and credentials in memory under a key made for this process (tests, tools);
+    the server passes one on its database and its keyring."""
+    return AccessService(MemoryAccessStore(), Keyring.of([secrets.token_bytes(32)]))
+
+
 @dataclass
 class ApiServices:
     workflows: WorkflowStore
@@ -241,6 +254,13 @@ class ApiServices:
     # which workflow holds each webhook (method, path): the rule across processes (the route
     # table above is this process's copy); the server puts the database's here
     webhook_registry: WebhookRegistry = field(default_factory=MemoryWebhookRegistry)
+    # users, projects, API keys, credentials, the audit log (relayflow/access)
+    access: AccessService = field(default_factory=ephemeral_access)
+    # credentials over ``access`` (relayflow/credentials); build_services makes it, and the same
+    # service backs the engine's vault so that a change made through the API drops its cache
+    credentials: CredentialService | None = None
+    # called once the first user (the owner) exists: adopts the objects made before (api/auth.py)
+    on_owner_created: Callable[[User], Awaitable[None]] | None = None
 
     @property
     def registry(self) -> Registry:
@@ -276,6 +296,7 @@ def build_services(
     events: EventSink | None = None,
     save_defaults: SaveDefaults | None = None,
     webhook_registry: WebhookRegistry | None = None,
+    access: AccessService | None = None,
     **engine_overrides: Any,
 ) -> ApiServices:
     """Wire an engine whose RunStore is ``executions`` (under the workflows' save settings, with
@@ -287,6 +308,13 @@ def build_services(
     # one pooled HTTP session for every HTTP Request node run (closed by close_services)
     engine_overrides.setdefault("http", SharedSession())
     engine_overrides.setdefault("static_data", workflows)
+
+    def current_access() -> AccessService:
+        # read at each use: ``services.access`` may be replaced after this returns
+        return services.access
+
+    credentials = CredentialService(current_access)
+    engine_overrides.setdefault("credentials", StoreCredentialVault(credentials))
     engine = build_engine(
         webhook_responses=responses,
         registry=registry,
@@ -302,9 +330,12 @@ def build_services(
         runs=runs,
         webhook_responses=responses,
         parsed=WorkflowCache(workflows, registry),
+        credentials=credentials,
     )
     if webhook_registry is not None:
         services.webhook_registry = webhook_registry
+    if access is not None:
+        services.access = access
 
     async def resume(execution_id: str, due: datetime) -> None:
         from relayflow.api.waiting import resume_due
@@ -314,6 +345,13 @@ def build_services(
     timers = WaitTimers(resume, engine.services.clock)
     services.timers = timers
     runs.on_waiting = timers.add
+
+    async def owner_created(user: User) -> None:
+        from relayflow.api.authz import adopt_unowned_workflows
+
+        await adopt_unowned_workflows(services, user)
+
+    services.on_owner_created = owner_created
     return services
 
 

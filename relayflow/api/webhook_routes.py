@@ -17,6 +17,7 @@ from typing import Any
 
 from relayflow.api.bodies import strip_meta
 from relayflow.api.services import ApiServices
+from relayflow.api.webhook_auth import WebhookGuard
 from relayflow.errors import Conflict, InputInvalid, RelayflowError
 from relayflow.nodes.registry import Registry
 from relayflow.nodes.triggers import WEBHOOK, WebhookParams
@@ -54,19 +55,13 @@ def registrations(workflow_id: str, data: dict[str, Any], registry: Registry) ->
         if resolved.spec.type != WEBHOOK.type:
             continue
         params = WebhookParams.model_validate(resolved.parameters(node.parameters))
-        if params.authentication != "none" or params.options.ipWhitelist:
-            # refused rather than served unprotected until credentials arrive
-            raise InputInvalid(
-                f"the Webhook node {node.name!r} uses authentication or an IP allow-list, "
-                "which relayflow does not enforce yet"
-            )
+        # its authentication and IP allow-list (webhook_auth.py); what cannot be enforced is refused
+        guard = WebhookGuard.of(workflow_id, node, params)
         path = params.path or str(getattr(node, "webhookId", "") or "")
         if not path:
             raise InputInvalid(f"the Webhook node {node.name!r} has no path")
-        out.extend(
-            Registration(m, path, workflow_id, node.name, {"params": params, "workflow": parsed})
-            for m in params.methods()
-        )
+        options = {"params": params, "workflow": parsed, "guard": guard}
+        out.extend(Registration(m, path, workflow_id, node.name, options) for m in params.methods())
     return out
 
 

@@ -1,7 +1,8 @@
 """``/webhook/{path}``: an HTTP request starts the active workflow whose Webhook node listens there.
 
 Order of checks: route (404, 405 with ``Allow``), backpressure (503 with ``Retry-After`` when
-``max_in_flight`` executions run), body size (413, from Content-Length and while reading),
+``max_in_flight`` executions run), the node's IP allow-list and authentication (403, 401:
+webhook_auth.py), body size (413, from Content-Length and while reading), its signature (401),
 body decoding (422). The execution (mode ``webhook``) starts at the Webhook node and is recorded
 before any answer; the node's ``responseMode`` says when and what to answer (webhook_answers.py).
 """
@@ -22,6 +23,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from relayflow.api.problems import problem, status_for
 from relayflow.api.services import ApiServices
 from relayflow.api.webhook_answers import NOSNIFF, answer_execution, answer_received
+from relayflow.api.webhook_auth import WebhookGuard
 from relayflow.api.webhook_routes import ParsedWorkflow, load_routes
 from relayflow.engine.items import Item
 from relayflow.errors import InputInvalid, NotFound, RelayflowError
@@ -130,15 +132,23 @@ async def _serve(
     request: Request, services: ApiServices, target: tuple[Match, Listener], admission: Admission
 ) -> Response:
     found, listener = target
-    payload = await read_payload(request, services)
+    reg = found.registration
+    # authentication before the body is decoded: a refused request starts nothing (X7)
+    guard: WebhookGuard | None = reg.options.get("guard")
+    granted: dict[str, Any] = {}
+    if guard is not None:
+        checked = await guard.check(request, services)
+        if isinstance(checked, Response):
+            return checked
+        granted = checked
+    payload = await read_payload(request, services, (guard, granted) if guard is not None else None)
     if isinstance(payload, Response):
         return payload
     body, uploads = payload
-    reg = found.registration
     item = webhook_item(
         method=request.method,
         path=reg.path,
-        headers=dict(request.headers),
+        headers=guard.item_headers(request.headers, granted) if guard else dict(request.headers),
         query=request.query_params.multi_items(),
         params=found.params,
         body=body,
@@ -206,8 +216,11 @@ def overloaded(request: Request, services: ApiServices) -> Response | None:
     return response
 
 
-async def read_payload(request: Request, services: ApiServices) -> tuple[Any, list[Upload]] | Response:
-    """The decoded body and uploaded files, or the 413 answer when the body is over the limit."""
+async def read_payload(
+    request: Request, services: ApiServices, guard: tuple[WebhookGuard, dict[str, Any]] | None = None
+) -> tuple[Any, list[Upload]] | Response:
+    """The decoded body and uploaded files, or the 413 answer when the body is over the limit
+    (or the 401 when ``guard``, with the credential it granted, refuses the body's signature)."""
     try:
         raw = await _read_body(request, services.max_body_bytes)
     except BodyTooLarge:
@@ -215,6 +228,10 @@ async def read_payload(request: Request, services: ApiServices) -> tuple[Any, li
         return problem(
             413, "payload_too_large", f"the body is larger than {limit} bytes", instance=request.url.path
         )
+    if guard is not None:
+        refused = guard[0].check_body(request, raw, guard[1])
+        if refused is not None:
+            return refused
     return await _decode(request, raw)
 
 

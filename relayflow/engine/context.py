@@ -14,7 +14,7 @@ from relayflow.engine.expression import ExpressionEngine, ExpressionScope
 from relayflow.engine.items import Item, Items
 from relayflow.engine.params import ParamPlan, Path
 from relayflow.engine.run import Park
-from relayflow.errors import NodeError, RelayflowError
+from relayflow.errors import CredentialUnavailable, NodeError, RelayflowError
 
 if TYPE_CHECKING:
     from relayflow.engine.run import ExecutionRecord
@@ -113,6 +113,30 @@ class NodeContext:
     def static_data(self) -> dict[str, Any]:
         """The workflow's static data (``$getWorkflowStaticData('global')``)."""
         return self._execution.static_data
+
+    # credentials --------------------------------------------------------------------------------
+    async def credentials(self, type_: str) -> dict[str, Any]:
+        """The fields of the node's credential of ``type_`` (its ``credentials[type_]`` ref),
+        as the vault hands them to this execution's workflow; raises ``CredentialUnavailable``.
+        The secret values are remembered: what the execution records is scrubbed of them."""
+        ref = (self.node.credentials or {}).get(type_)
+        if not isinstance(ref, Mapping):
+            raise CredentialUnavailable(
+                f"node {self.node_name!r} has no {type_} credential selected", node=self.node_name
+            )
+        vault = self._execution.engine.services.credentials
+        if vault is None:
+            raise CredentialUnavailable(
+                f"no credential vault is configured: {type_} credential {ref.get('name')!r} is unavailable",
+                node=self.node_name,
+            )
+        try:
+            data = await vault.get(type_, ref, workflow_id=self._execution.workflow.id)
+        except CredentialUnavailable as exc:
+            exc.node = exc.node or self.node_name
+            raise
+        self._execution.remember_secrets(type_, data)
+        return data
 
     # errors -------------------------------------------------------------------------------------
     @property

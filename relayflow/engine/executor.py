@@ -36,6 +36,7 @@ from relayflow.engine.ports import (
     WorkflowLoader,
 )
 from relayflow.engine.run import ExecutionRecord, ExecutionStatus, NodeRun, NodeRunStatus, Park, Source
+from relayflow.engine.secrets_scrub import SecretSet
 from relayflow.engine.state import Execution, Failure, Pending, Ready, static_data_of
 from relayflow.errors import (
     ExecutionCancelled,
@@ -324,6 +325,8 @@ class Engine:
         if rec.finished_at is not None:
             return
         rec.finished_at = self.services.clock.now()
+        if ex.secrets is not None:
+            rec.error = ex.secrets.scrub(rec.error)
         for name, runs in ex.views.items():
             if ex.graph.nodes[name].terminal:
                 rec.result[name] = [list(concat(r.outputs[0] if r.outputs else [] for r in runs))]
@@ -419,6 +422,8 @@ class Engine:
         except asyncio.CancelledError:
             run.status = NodeRunStatus.CANCELLED
             run.finished_at = clock.now()
+            if ex.secrets is not None:
+                run.logs = ex.secrets.scrub(run.logs)
             ex.record.node_runs.append(run)
             raise
         except Park as park:
@@ -436,6 +441,9 @@ class Engine:
             outputs = [inputs[0] if inputs else []]
         if node.alwaysOutputData and not any(outputs):
             outputs = [[{"json": {}}], *outputs[1:]] if outputs else [[{"json": {}}]]
+        if ex.secrets is not None:
+            # X6: neither the record nor the next nodes see a credential this execution used
+            outputs = _scrub_run(ex.secrets, run, outputs)
         run.finished_at = clock.now()
         run.items_out = [len(o) for o in outputs]
         if self.services.save_node_output:
@@ -577,6 +585,13 @@ class Engine:
             self._detach(coro)
             return None
         return await coro
+
+
+def _scrub_run(secrets: SecretSet, run: NodeRun, outputs: NodeOutput) -> NodeOutput:
+    """The run's output, error and captured logs without the execution's secrets (X6)."""
+    run.error = secrets.scrub(run.error)
+    run.logs = secrets.scrub(run.logs)
+    return secrets.scrub(outputs)
 
 
 def _version_of(workflow: Workflow) -> str | None:

@@ -56,4 +56,10 @@ class StaticDataStore(Protocol):
 
 
 class CredentialVault(Protocol):
-    async def get(self, type_: str, ref: Mapping[str, Any]) -> dict[str, Any]: ...
+    """Credentials for nodes. ``ref`` is the node's ``credentials[type_]`` (n8n's ``{"id", "name"}``);
+    only credentials the workflow's project owns or was shared are handed out: anything else
+    raises ``CredentialUnavailable``."""
+
+    async def get(
+        self, type_: str, ref: Mapping[str, Any], *, workflow_id: str | None = None
+    ) -> dict[str, Any]: ...

@@ -16,6 +16,7 @@ from relayflow.engine.graph import Graph, GraphNode
 from relayflow.engine.items import Item, Items, NodeOutput, paired_index
 from relayflow.engine.params import ParamPlan
 from relayflow.engine.run import ExecutionRecord, NodeRun, NodeRunStatus, Park, Source
+from relayflow.engine.secrets_scrub import SecretSet
 from relayflow.errors import RelayflowError
 
 if TYPE_CHECKING:
@@ -142,6 +143,15 @@ class Execution:
         # the nodes that parked in this run: stored entries, and the signals they raised
         self.parked: list[dict[str, Any]] = []
         self.parked_signals: list[Park] = []
+        # the credential values handed to this execution's nodes (X6): made on first use, so
+        # executions without credentials skip scrubbing with one attribute test
+        self.secrets: SecretSet | None = None
+
+    def remember_secrets(self, type_: str, data: Mapping[str, Any]) -> None:
+        """Remember a credential's secret values: what this execution records is scrubbed of them."""
+        if self.secrets is None:
+            self.secrets = SecretSet()
+        self.secrets.add_credential(type_, data)
 
     # ------------------------------------------------------------------------------------------
     def plan_for(self, g: GraphNode) -> ParamPlan:

@@ -15,6 +15,7 @@ import asyncio
 import atexit
 import contextlib
 import queue
+import secrets
 import threading
 import time
 import weakref
@@ -139,6 +140,10 @@ class V8Context:
         try:
             self._mr.set_hard_memory_limit(limits.memory_bytes)
             self._mr.eval(prelude, timeout_sec=30)
+            # every payload carries this key: user code never sees it, so a callback of its that
+            # runs between two calls cannot drive the dispatcher (js/core.js RF.lock)
+            self._key = secrets.token_hex(16)
+            self._mr.eval(f"__rf.lock('{self._key}')", timeout_sec=30)
             self._direct = self._setup_direct()
         except BaseException:
             self._mr.close()
@@ -168,7 +173,7 @@ class V8Context:
 
     def start(self, payload: dict[str, Any], timeout_s: float) -> Call:
         """Post one payload to ``__rf.dispatch``; the call runs on V8's own thread."""
-        text = orjson.dumps(payload, default=_json_default).decode()
+        text = orjson.dumps({**payload, "key": self._key}, default=_json_default).decode()
         call = Call(text, time.monotonic() + timeout_s, timeout_s)
         self.inflight = call
         if self._direct:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from relayflow.engine.context import NodeContext
 from relayflow.engine.items import Items, NodeOutput, passthrough
 from relayflow.errors import ParameterInvalid
-from relayflow.nodes.spec import EmptyParams, N8nAlias, NodeSpec
+from relayflow.nodes.spec import CredentialSlot, EmptyParams, N8nAlias, NodeSpec
 
 
 class _Model(BaseModel):
@@ -167,7 +167,9 @@ class WebhookParams(_Model):
     httpMethod: HttpMethod | list[HttpMethod] = "GET"
     # the URL path after /webhook/ (n8n uses the node's webhookId when empty)
     path: str = ""
-    authentication: Literal["none", "basicAuth", "headerAuth", "jwtAuth"] = "none"
+    # n8n's basicAuth / headerAuth (credentials httpBasicAuth / httpHeaderAuth); "signature"
+    # (ours: Standard Webhooks, credential webhookSignature); jwtAuth is refused at activation
+    authentication: Literal["none", "basicAuth", "headerAuth", "signature", "jwtAuth"] = "none"
     responseMode: Literal["onReceived", "lastNode", "responseNode", "streaming"] = "onReceived"
     responseCode: int = Field(default=200, ge=100, le=599)
     responseData: Literal["allEntries", "firstEntryJson", "firstEntryBinary", "noData"] = "firstEntryJson"
@@ -204,6 +206,11 @@ WEBHOOK = NodeSpec(
     execute=_emit_input,
     inputs=(),
     trigger=True,
+    credentials=(
+        CredentialSlot("httpBasicAuth"),
+        CredentialSlot("httpHeaderAuth"),
+        CredentialSlot("webhookSignature"),
+    ),
     aliases=(N8nAlias("n8n-nodes-base.webhook", (1, 1.1, 2, 2.1), translate=_webhook_from_n8n),),
 )
 

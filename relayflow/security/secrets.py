@@ -24,7 +24,7 @@ import hashlib
 import os
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -69,6 +69,8 @@ class Keyring:
 
     current: str
     _ciphers: Mapping[str, AESGCM]
+    # the master keys by key id, for ``derive`` (kept out of repr: they are the secrets)
+    _masters: Mapping[str, bytes] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, masters: Sequence[bytes]) -> Keyring:
@@ -78,7 +80,22 @@ class Keyring:
         for master in masters:
             if len(master) != KEY_BYTES:
                 raise InputInvalid(f"an encryption key must be {KEY_BYTES} bytes, not {len(master)}")
-        return cls(key_id(masters[0]), {key_id(m): _derive(m) for m in masters})
+        return cls(
+            key_id(masters[0]),
+            {key_id(m): _derive(m) for m in masters},
+            {key_id(m): bytes(m) for m in masters},
+        )
+
+    def derive(self, purpose: bytes, kid: str | None = None) -> tuple[str, bytes]:
+        """A 32-byte key for another purpose (HKDF-SHA256 of one master, ``purpose`` as info):
+        the current master's, or the one ``kid`` names (``SecretKeyRetired`` when it is not in
+        the keyring). Returns (key id, key)."""
+        kid = self.current if kid is None else kid
+        master = self._masters.get(kid)
+        if master is None:
+            raise SecretKeyRetired(f"key {kid} is not in the keyring")
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose)
+        return kid, hkdf.derive(master)
 
     @property
     def key_ids(self) -> list[str]:

@@ -96,6 +96,8 @@ class MemoryWorkflowStore:
 
     async def find(self, query: WorkflowQuery) -> Page[StoredWorkflow]:
         rows: Iterable[StoredWorkflow] = self._rows.values()
+        if query.ids is not None:
+            rows = [r for r in rows if r.id in query.ids]
         if query.name:
             needle = query.name.casefold()
             rows = [r for r in rows if needle in r.name.casefold()]
@@ -193,6 +195,8 @@ class MemoryExecutionStore:
         rows: Iterable[ExecutionRecord] = self._records.values()
         if query.workflow_id is not None:
             rows = [r for r in rows if r.workflow_id == query.workflow_id]
+        if query.workflow_ids is not None:
+            rows = [r for r in rows if r.workflow_id in query.workflow_ids]
         if query.status is not None:
             rows = [r for r in rows if r.status == query.status]
         if query.started_after is not None:

@@ -52,11 +52,15 @@ class WorkflowQuery:
     active: bool | None = None
     limit: int = 50
     cursor: str | None = None
+    # only these workflows (what the caller may see); None: no filter, empty: none at all
+    ids: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
 class ExecutionQuery:
     workflow_id: str | None = None
+    # only executions of these workflows (those the caller may see); None: no filter, empty: none
+    workflow_ids: frozenset[str] | None = None
     status: ExecutionStatus | None = None
     started_after: datetime | None = None
     started_before: datetime | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -12,7 +13,14 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from relayflow.access.memory import MemoryAccessStore
+from relayflow.access.ports import AccessStore
+from relayflow.access.ratelimit import RateLimits, RateLimitSettings
+from relayflow.access.service import AccessService, fast_hasher
+from relayflow.access.sql import open_access_store
 from relayflow.api import ApiServices, build_services, create_app
+from relayflow.http_session import SharedSession
+from relayflow.security.secrets import Keyring
 from relayflow.store.config import open_stores
 from relayflow.store.memory import MemoryExecutionStore, MemoryWorkflowStore
 from relayflow.store.ports import ExecutionStore, WorkflowStore
@@ -106,25 +114,51 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
 @pytest.fixture(params=["memory", "sqlite"])
 async def services(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ApiServices]:
     """The API over the memory stores and over the SQL stores on a fresh SQLite file."""
+    access_store: AccessStore
     if request.param == "memory":
         stores: tuple[WorkflowStore, ExecutionStore] = (MemoryWorkflowStore(), MemoryExecutionStore())
+        access_store = MemoryAccessStore()
     else:
-        stores = await open_stores(f"sqlite+aiosqlite:///{tmp_path / 'relayflow.db'}")
+        url = f"sqlite+aiosqlite:///{tmp_path / 'relayflow.db'}"
+        stores = await open_stores(url)
+        access_store = await open_access_store(url)
+    # eventually() polls every 10 ms: the per-key limit must not answer 429 to a slow condition
+    limits = RateLimits(RateLimitSettings(per_minute=1_000_000))
+    access = AccessService(access_store, Keyring.of([os.urandom(32)]), hasher=fast_hasher(), limits=limits)
     # SLOW's 60 s Wait must keep running here, not park (tests/api/test_waits.py parks)
-    svc = build_services(*stores, wait_park_after_s=3600)
+    svc = build_services(*stores, wait_park_after_s=3600, access=access)
     yield svc
     await svc.runs.drain(0.0, svc.engine)
     await svc.executions.flush()
     await svc.executions.close()
     await svc.workflows.close()
+    await access_store.close()
+    http = svc.engine.services.http
+    if isinstance(http, SharedSession):
+        await http.close()
     if svc.engine.expressions is not None:
         svc.engine.expressions.close()
 
 
+OWNER_EMAIL = "owner@example.com"
+OWNER_PASSWORD = "owner-password-1"
+
+
+async def owner_key(services: ApiServices) -> str:
+    """Set the instance up (its owner) and return an API key of the owner with every scope."""
+    owner = await services.access.store.user_by_email(OWNER_EMAIL)
+    if owner is None:
+        owner = await services.access.setup_owner(OWNER_EMAIL, "Owner", OWNER_PASSWORD)
+    issued = await services.access.issue_api_key(owner, "tests")
+    return issued.token
+
+
 @pytest.fixture
 async def client(services: ApiServices) -> AsyncIterator[httpx.AsyncClient]:
+    """The API as the instance owner (an API key with every scope)."""
     transport = httpx.ASGITransport(app=create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://relayflow.test") as c:
+    headers = {"X-API-Key": await owner_key(services)}
+    async with httpx.AsyncClient(transport=transport, base_url="http://relayflow.test", headers=headers) as c:
         yield c
 
 

@@ -10,11 +10,17 @@ from relayflow.api.security import authenticate
 from relayflow.errors import OperationalError
 from relayflow.store.memory import MemoryExecutionStore, MemoryWorkflowStore
 from relayflow.store.ports import Page, StoredWorkflow, WorkflowQuery
-from tests.api.conftest import API, assert_problem
+from tests.api.conftest import API, assert_problem, owner_key
 
 
-def _client(app: object) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://relayflow.test")  # type: ignore[arg-type]
+def _client(app: object, api_key: str | None = None) -> httpx.AsyncClient:
+    """A client of ``app``, anonymous unless given an API key."""
+    headers = {} if api_key is None else {"X-API-Key": api_key}
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+        base_url="http://relayflow.test",
+        headers=headers,
+    )
 
 
 async def test_unknown_routes_and_methods_are_problems(client: httpx.AsyncClient) -> None:
@@ -50,7 +56,7 @@ class _DownWorkflowStore(MemoryWorkflowStore):
 
 async def test_readyz_is_503_when_a_store_does_not_answer() -> None:
     services = build_services(_DownWorkflowStore(), MemoryExecutionStore())
-    async with _client(create_app(services)) as c:
+    async with _client(create_app(services), await owner_key(services)) as c:
         assert (await c.get("/healthz")).status_code == 200
         problem = assert_problem(await c.get("/readyz"), 503, "not_ready")
         assert "database unreachable" in problem["detail"]
@@ -99,3 +105,26 @@ async def test_the_auth_hook_wraps_every_api_route_but_not_the_probes(services: 
         for path in ("/workflows", "/workflows/x", "/executions", "/node-types"):
             assert_problem(await c.get(f"{API}{path}"), 401, "unauthorized")
         assert (await c.get("/healthz")).status_code == 200
+
+
+async def test_api_routes_refuse_a_caller_without_a_valid_key(services: ApiServices) -> None:
+    app = create_app(services)
+    key = await owner_key(services)
+    routes = (f"{API}/workflows", f"{API}/workflows/x", f"{API}/executions", f"{API}/node-types")
+    async with _client(app) as anonymous:
+        for path in routes:
+            problem = assert_problem(await anonymous.get(path), 401, "unauthorized")
+            assert "X-API-Key" in problem["detail"]
+        refused = await anonymous.post(f"{API}/workflows", json={"name": "x", "nodes": [], "connections": {}})
+        assert_problem(refused, 401, "unauthorized")
+        assert refused.headers["www-authenticate"]
+        assert not (await services.workflows.find(WorkflowQuery())).items
+        wrong = key[:-1] + ("A" if key[-1] != "A" else "B")  # the right id, a wrong secret
+        for headers in ({"X-API-Key": wrong}, {"Authorization": f"Bearer {wrong}"}, {"Authorization": key}):
+            assert_problem(await anonymous.get(f"{API}/workflows", headers=headers), 401, "unauthorized")
+        # the open routes: probes, the OpenAPI document and its page
+        for path in ("/healthz", "/readyz", f"{API}/openapi.json", "/docs"):
+            assert (await anonymous.get(path)).status_code == 200, path
+        # the same key as a bearer token
+        bearer = await anonymous.get(f"{API}/workflows", headers={"Authorization": f"Bearer {key}"})
+        assert bearer.status_code == 200, bearer.text

@@ -15,7 +15,7 @@ import pytest
 
 from relayflow.api import ApiServices, build_services, create_app
 from relayflow.store.config import open_stores
-from tests.api.conftest import API, assert_problem, hello
+from tests.api.conftest import API, assert_problem, hello, owner_key
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
@@ -27,7 +27,10 @@ async def sql_client(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         url = request.getfixturevalue("pg_url")
     services: ApiServices = build_services(*await open_stores(url))
     transport = httpx.ASGITransport(app=create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://relayflow.test") as client:
+    headers = {"X-API-Key": await owner_key(services)}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://relayflow.test", headers=headers
+    ) as client:
         yield client
     await services.runs.drain(0.0, services.engine)
     await services.executions.flush()

@@ -14,7 +14,7 @@ from starlette.types import Message
 
 from relayflow.api import ApiServices, create_app
 from relayflow.api.event_hub import LAGGED, Event, EventHub
-from tests.api.conftest import API, HELLO, assert_problem
+from tests.api.conftest import API, HELLO, assert_problem, owner_key
 
 # Start → Wait (0.5 s) → Greet: still running when the client subscribes after the 202
 PAUSED: dict[str, Any] = {
@@ -89,6 +89,18 @@ async def test_execution_stream_follows_a_run_to_its_end(
     assert services.events.subscribers == 0
 
 
+async def test_the_streams_refuse_a_caller_without_a_key(
+    services: ApiServices, created: dict[str, Any]
+) -> None:
+    transport = httpx.ASGITransport(app=create_app(services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://relayflow.test") as anonymous:
+        for path in (f"{API}/events", f"{API}/executions/any/events"):
+            response = await anonymous.get(path)
+            assert_problem(response, 401, "unauthorized")
+            assert response.headers["www-authenticate"]
+    assert services.events.subscribers == 0
+
+
 async def test_a_finished_execution_answers_its_end_alone(
     client: httpx.AsyncClient, created: dict[str, Any]
 ) -> None:
@@ -105,10 +117,10 @@ async def test_the_events_of_an_unknown_execution_are_404(client: httpx.AsyncCli
 
 class SseClient:
     """Reads an endless SSE response straight from the ASGI app (httpx.ASGITransport waits for
-    the response to end), then disconnects."""
+    the response to end), then disconnects. ``api_key`` authenticates the request."""
 
-    def __init__(self, app: FastAPI, path: str) -> None:
-        self.app, self.path = app, path
+    def __init__(self, app: FastAPI, path: str, api_key: str) -> None:
+        self.app, self.path, self.api_key = app, path, api_key
         self.messages: asyncio.Queue[Message] = asyncio.Queue()
         self.disconnected = asyncio.Event()
         self.requested = False
@@ -136,7 +148,7 @@ class SseClient:
             "raw_path": self.path.encode(),
             "query_string": b"",
             "root_path": "",
-            "headers": [(b"host", b"relayflow.test")],
+            "headers": [(b"host", b"relayflow.test"), (b"x-api-key", self.api_key.encode())],
             "server": ("relayflow.test", 80),
             "client": ("127.0.0.1", 40000),
         }
@@ -163,7 +175,7 @@ class SseClient:
 async def test_all_events_sees_two_executions_until_the_client_leaves(
     client: httpx.AsyncClient, services: ApiServices, created: dict[str, Any]
 ) -> None:
-    async with SseClient(create_app(services), f"{API}/events") as sse:
+    async with SseClient(create_app(services), f"{API}/events", client.headers["x-api-key"]) as sse:
         assert await sse.block() == ": connected"
         first = await _run(client, created["id"], wait=True)
         second = await _run(client, created["id"], wait=True)
@@ -180,7 +192,7 @@ async def test_all_events_sees_two_executions_until_the_client_leaves(
 
 async def test_all_events_sends_keep_alive_comments(services: ApiServices) -> None:
     services.events.keepalive_s = 0.05
-    async with SseClient(create_app(services), f"{API}/events") as sse:
+    async with SseClient(create_app(services), f"{API}/events", await owner_key(services)) as sse:
         assert await sse.block() == ": connected"
         assert await sse.block() == ": keep-alive"
 

@@ -14,7 +14,7 @@ from relayflow.api.services import RunTracker
 from relayflow.engine.run import ExecutionRecord
 from relayflow.metrics import Metrics, package_version, status_class
 from relayflow.store.memory import MemoryExecutionStore, MemoryWorkflowStore
-from tests.api.conftest import API, SLOW, eventually, hello
+from tests.api.conftest import API, SLOW, eventually, hello, owner_key
 from tests.api.test_webhooks import activate, hook_workflow
 
 Scrape = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -113,7 +113,11 @@ async def test_in_flight_rises_while_running_and_returns_to_zero(client: httpx.A
 async def test_two_apps_in_one_process_keep_their_own_metrics() -> None:
     apps = [create_app(build_services(MemoryWorkflowStore(), MemoryExecutionStore())) for _ in range(2)]
     clients = [
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://relayflow.test")
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://relayflow.test",
+            headers={"X-API-Key": await owner_key(app.state.services)},
+        )
         for app in apps
     ]
     async with clients[0] as first, clients[1] as second:

@@ -10,8 +10,13 @@ import pytest
 from tests.api.conftest import API, assert_problem
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
-# answers that are not JSON: Server-Sent Events and the Prometheus text format
-NOT_JSON = {f"GET {API}/events", f"GET {API}/executions/{{execution_id}}/events", "GET /metrics"}
+# answers that are not JSON: Server-Sent Events, the Prometheus text format, the OAuth2 callback's page
+NOT_JSON = {
+    f"GET {API}/events",
+    f"GET {API}/executions/{{execution_id}}/events",
+    "GET /metrics",
+    "GET /oauth2/callback",
+}
 
 
 @pytest.fixture
@@ -60,11 +65,11 @@ async def test_every_error_is_a_problem(document: dict[str, Any]) -> None:
     ("label", "statuses"),
     [
         (f"GET {API}/workflows/{{workflow_id}}", {"200", "404", "422"}),
-        (f"PUT {API}/workflows/{{workflow_id}}", {"200", "404", "409", "422"}),
-        (f"POST {API}/workflows", {"201", "422"}),
-        (f"POST {API}/workflows/{{workflow_id}}/run", {"200", "202", "404", "422"}),
-        (f"POST {API}/executions/{{execution_id}}/stop", {"200", "404", "409", "422"}),
-        (f"DELETE {API}/executions/{{execution_id}}", {"204", "404", "409", "422"}),
+        (f"PUT {API}/workflows/{{workflow_id}}", {"200", "403", "404", "409", "422"}),
+        (f"POST {API}/workflows", {"201", "403", "404", "422"}),
+        (f"POST {API}/workflows/{{workflow_id}}/run", {"200", "202", "403", "404", "422"}),
+        (f"POST {API}/executions/{{execution_id}}/stop", {"200", "403", "404", "409", "422"}),
+        (f"DELETE {API}/executions/{{execution_id}}", {"204", "403", "404", "409", "422"}),
         ("GET /readyz", {"200", "503"}),
     ],
 )

@@ -34,7 +34,7 @@ async def test_save_settings_decide_which_executions_are_kept(client: httpx.Asyn
 def test_the_server_prunes_executions_in_the_background(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path, RELAYFLOW_EXECUTIONS_MAX_COUNT="3", RELAYFLOW_PRUNE_INTERVAL_S="0.2")
     try:
-        with httpx.Client(base_url=server.base_url(), timeout=10) as client:
+        with server.client() as client:
             server.wait_for(lambda: _healthy(client))
             workflow_id = client.post(f"{API}/workflows", json=hello()).json()["id"]
             ids = [

@@ -1,4 +1,9 @@
-"""The real server process: ``relayflow start``, HTTP over a socket, SIGTERM."""
+"""The real server process: ``relayflow start``, HTTP over a socket, SIGTERM.
+
+``ServerProcess`` is shared by every test that runs a real server: before the start it sets the
+database up as an operator would, with the CLI (``relayflow user create --owner``, then
+``relayflow api-key create``), and its ``client()`` calls the API with that key.
+"""
 
 from __future__ import annotations
 
@@ -11,24 +16,55 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.api.conftest import API, SLOW, hello
+from tests.api.conftest import API, OWNER_EMAIL, OWNER_PASSWORD, SLOW, assert_problem, hello
 
 RELAYFLOW = str(Path(sys.executable).parent / "relayflow")
 LISTENING = re.compile(r"relayflow listening on (http://\S+)")
+API_KEY = re.compile(r"rfk_\S+")
+# these tests poll the API many times a second with one key: far above the per-key limit, which
+# tests/api/test_auth.py checks
+UNLIMITED = {"RELAYFLOW_RATE_LIMIT_PER_MINUTE": "1000000"}
+
+# the owner's API key by database: a server started again on it (a restart, a second process)
+# uses the owner and key made before the first start
+_api_keys: dict[str, str] = {}
+
+
+def _cli(environ: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([RELAYFLOW, *args], env=dict(environ), capture_output=True, text=True, timeout=120)
+
+
+def bootstrap(environ: Mapping[str, str]) -> str:
+    """The instance owner of the database ``environ`` names (``RELAYFLOW_DATABASE_URL``, else the
+    SQLite file under ``RELAYFLOW_HOME``) and an API key of theirs with every scope, made with the
+    CLI as the operator does before the first start; returns the key."""
+    database = environ.get("RELAYFLOW_DATABASE_URL") or environ["RELAYFLOW_HOME"]
+    if database not in _api_keys:
+        owner = {**environ, "RELAYFLOW_OWNER_PASSWORD": OWNER_PASSWORD}
+        created = _cli(owner, "user", "create", "--owner", "--email", OWNER_EMAIL, "--name", "Owner")
+        # set up already: by a test process that did not share this cache
+        assert created.returncode == 0 or "already set up" in created.stderr, created.stderr
+        issued = _cli(environ, "api-key", "create", "--email", OWNER_EMAIL, "--name", "tests")
+        assert issued.returncode == 0, issued.stderr
+        assert API_KEY.fullmatch(issued.stdout.strip()), issued.stdout  # only the key on stdout
+        _api_keys[database] = issued.stdout.strip()
+    return _api_keys[database]
 
 
 class ServerProcess:
-    """``relayflow start`` on a port the OS picks; stderr is collected by a thread."""
+    """``relayflow start`` on a port the OS picks, on a database with an owner and their API key
+    (``api_key``); stderr is collected by a thread."""
 
     def __init__(self, home: Path, **env: str) -> None:
-        environ = {**os.environ, "RELAYFLOW_HOME": str(home), "RELAYFLOW_PORT": "0", **env}
+        environ = {**os.environ, "RELAYFLOW_HOME": str(home), "RELAYFLOW_PORT": "0", **UNLIMITED, **env}
+        self.api_key = bootstrap(environ)
         self.proc = subprocess.Popen(
             [RELAYFLOW, "start"], env=environ, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
         )
@@ -62,6 +98,18 @@ class ServerProcess:
 
         url: str = self.wait_for(found)
         return url
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.api_key}
+
+    def client(self, **options: Any) -> httpx.Client:
+        """A client of the server (once it listens) as the instance owner."""
+        return httpx.Client(base_url=self.base_url(), headers=self.headers, **{"timeout": 10, **options})
+
+    def async_client(self, **options: Any) -> httpx.AsyncClient:
+        """An asyncio client of the server (once it listens) as the instance owner."""
+        return httpx.AsyncClient(base_url=self.base_url(), headers=self.headers, **{"timeout": 10, **options})
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
@@ -100,9 +148,15 @@ def _slow(wait_s: int) -> dict[str, Any]:
 
 
 def test_a_real_server_serves_runs_and_shuts_down_on_sigterm(server: ServerProcess, tmp_path: Path) -> None:
-    with httpx.Client(base_url=server.base_url(), timeout=10) as client:
+    with server.client() as client:
         server.wait_for(lambda: _healthy(client))
         assert client.get("/readyz").json() == {"status": "ok"}
+        # the key made with the CLI before the start is the owner's; without one, 401
+        me = client.get(f"{API}/me")
+        assert me.status_code == 200, me.text
+        assert (me.json()["email"], me.json()["role"]) == (OWNER_EMAIL, "owner")
+        anonymous = httpx.get(f"{server.base_url()}{API}/workflows", timeout=10)
+        assert_problem(anonymous, 401, "unauthorized")
         created = client.post(f"{API}/workflows", json=hello())
         assert created.status_code == 201
         run = client.post(
@@ -125,9 +179,9 @@ def test_a_real_server_serves_runs_and_shuts_down_on_sigterm(server: ServerProce
     assert "cancelled 1 execution(s)" in server.log()
     assert "Traceback" not in server.log()
 
-    again = ServerProcess(tmp_path)  # same RELAYFLOW_HOME: everything was stored
+    again = ServerProcess(tmp_path)  # same RELAYFLOW_HOME: everything was stored, the key too
     try:
-        with httpx.Client(base_url=again.base_url(), timeout=10) as client:
+        with again.client() as client:
             assert client.get(f"{API}/workflows/{created.json()['id']}").status_code == 200
             finished = client.get(f"{API}/executions/{running[1]}").json()
             stopped = client.get(f"{API}/executions/{running[60]}").json()

@@ -34,7 +34,7 @@ def _status(client: httpx.Client, execution_id: str) -> dict[str, Any]:
 def test_parked_executions_resume_after_a_restart(tmp_path: Path) -> None:
     first = ServerProcess(tmp_path)
     try:
-        with httpx.Client(base_url=first.base_url(), timeout=10) as client:
+        with first.client() as client:
             first.wait_for(lambda: _healthy(client))
             timer_id = _create(client, timer_workflow(3))
             timed = client.post(f"{API}/workflows/{timer_id}/run", json={"wait": True}).json()
@@ -49,7 +49,7 @@ def test_parked_executions_resume_after_a_restart(tmp_path: Path) -> None:
     time.sleep(1)  # the server is down while the timer is (nearly) due
     second = ServerProcess(tmp_path)
     try:
-        with httpx.Client(base_url=second.base_url(), timeout=10) as client:
+        with second.client() as client:
             second.wait_for(lambda: _healthy(client))
             assert "1 waiting execution(s) have timers" in second.log()
             url = f"/webhook-waiting/{called['id']}"

@@ -6,19 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from relayflow.access.service import AccessService, fast_hasher
+from relayflow.access.sql import open_access_store
 from relayflow.api import ApiServices, build_services, create_app
 from relayflow.api.services import start_waits
+from relayflow.security.secrets import Keyring
 from relayflow.store.config import open_stores
 from relayflow.store.memory import MemoryExecutionStore, MemoryWorkflowStore
 from relayflow.store.ports import ExecutionStore, WorkflowStore
-from tests.api.conftest import API, assert_problem, eventually
+from tests.api.conftest import API, OWNER_EMAIL, assert_problem, eventually, owner_key
 
 Stores = tuple[WorkflowStore, ExecutionStore]
 
@@ -79,8 +84,8 @@ async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await store.close()
 
 
-async def serve(stores: Stores) -> ApiServices:
-    services = build_services(*stores, wait_park_after_s=0.5, base_url="http://relayflow.test")
+async def serve(stores: Stores, access: AccessService | None = None) -> ApiServices:
+    services = build_services(*stores, wait_park_after_s=0.5, base_url="http://relayflow.test", access=access)
     await start_waits(services)
     return services
 
@@ -101,10 +106,18 @@ async def services(stores: Stores) -> AsyncIterator[ApiServices]:
     await shut(svc)
 
 
+@asynccontextmanager
+async def owner_client(services: ApiServices, api_key: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a new app over ``services``, as the instance owner (a new key unless given one)."""
+    transport = httpx.ASGITransport(app=create_app(services))
+    headers = {"X-API-Key": api_key or await owner_key(services)}
+    async with httpx.AsyncClient(transport=transport, base_url="http://relayflow.test", headers=headers) as c:
+        yield c
+
+
 @pytest.fixture
 async def client(services: ApiServices) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://relayflow.test") as c:
+    async with owner_client(services) as c:
         yield c
 
 
@@ -160,15 +173,22 @@ async def test_a_timer_wait_parks_then_resumes_under_the_same_id(
     assert done["finishedAt"] >= parked["waitTill"]
 
 
-async def test_a_call_to_the_resume_url_continues_with_its_request(client: httpx.AsyncClient) -> None:
+async def test_a_call_to_the_resume_url_continues_with_its_request(
+    client: httpx.AsyncClient, services: ApiServices
+) -> None:
     parked = await parked_approval(client)
     [link] = outputs(parked, "Link")
     assert link["resumeUrl"] == f"http://relayflow.test/webhook-waiting/{parked['id']}"
     assert parked["waitTill"] is None  # only a call resumes it
-    wrong = await client.get(f"/webhook-waiting/{parked['id']}")
-    assert_problem(wrong, 405, "method_not_allowed")
-    assert wrong.headers["allow"] == "POST"
-    answer = await client.post(f"/webhook-waiting/{parked['id']}?via=mail", json={"decision": "approved"})
+    # the resume URL is public: whoever holds it calls it without an API key
+    transport = httpx.ASGITransport(app=create_app(services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://relayflow.test") as anonymous:
+        wrong = await anonymous.get(f"/webhook-waiting/{parked['id']}")
+        assert_problem(wrong, 405, "method_not_allowed")
+        assert wrong.headers["allow"] == "POST"
+        answer = await anonymous.post(
+            f"/webhook-waiting/{parked['id']}?via=mail", json={"decision": "approved"}
+        )
     assert answer.status_code == 200, answer.text
     # lastNode: the Decided node's item, the call's request with the field set
     decided = answer.json()
@@ -271,23 +291,29 @@ async def test_a_deleted_workflow_fails_its_waiting_execution(client: httpx.Asyn
 
 async def test_waits_survive_a_restart(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'relayflow.db'}"
-    first = await serve(await open_stores(url))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(first)), base_url="http://t"
-    ) as c:
+    keyring = Keyring.of([os.urandom(32)])
+
+    async def access() -> AccessService:
+        """Users and keys in the same database, as the server keeps them."""
+        return AccessService(await open_access_store(url), keyring, hasher=fast_hasher())
+
+    first = await serve(await open_stores(url), await access())
+    key = await owner_key(first)
+    async with owner_client(first, key) as c:
         timer_id = await create(c, timer_workflow(1.5))
         timed = (await c.post(f"{API}/workflows/{timer_id}/run", json={"wait": True})).json()
         called = await parked_approval(c)
     await shut(first)
     await first.executions.close()
     await first.workflows.close()
-    # a new process: the timer comes from the database, the resume URL still works
-    second = await serve(await open_stores(url))
+    await first.access.store.close()
+    # a new process: the timer comes from the database, the resume URL still works, and so does
+    # the owner's key
+    second = await serve(await open_stores(url), await access())
     try:
         assert second.timers is not None and len(second.timers) == 1
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(second)), base_url="http://t"
-        ) as c:
+        assert [u.email for u in await second.access.store.users()] == [OWNER_EMAIL]
+        async with owner_client(second, key) as c:
             answer = await c.post(f"/webhook-waiting/{called['id']}", json={"decision": "yes"})
             assert answer.status_code == 200 and answer.json()["decision"] == "yes by Ada"
             done = await until_status(c, timed["id"], "succeeded")
@@ -296,6 +322,7 @@ async def test_waits_survive_a_restart(tmp_path: Path) -> None:
         await shut(second)
         await second.executions.close()
         await second.workflows.close()
+        await second.access.store.close()
 
 
 async def test_a_waiting_execution_resumes_on_the_version_it_started_on(client: httpx.AsyncClient) -> None:

@@ -31,10 +31,7 @@ async def test_activation_records_the_paths_and_deactivation_frees_them(
 def test_two_servers_on_one_database_share_the_rule(tmp_path: Path) -> None:
     first, second = ServerProcess(tmp_path), ServerProcess(tmp_path)
     try:
-        with (
-            httpx.Client(base_url=first.base_url(), timeout=10) as one,
-            httpx.Client(base_url=second.base_url(), timeout=10) as two,
-        ):
+        with first.client() as one, second.client() as two:
             first.wait_for(lambda: _healthy(one))
             second.wait_for(lambda: _healthy(two))
             a = one.post(f"{API}/workflows", json=hook_workflow("shared")).json()["id"]

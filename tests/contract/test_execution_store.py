@@ -164,6 +164,30 @@ async def test_find_filters_and_pages_newest_first(executions: ExecutionStore) -
     ]
 
 
+async def test_find_filters_by_workflow_ids(executions: ExecutionStore) -> None:
+    """``workflow_ids`` keeps executions of those workflows only (never those without a
+    workflow); an empty set finds nothing."""
+    for i, workflow_id in enumerate(["a", "b", "c", None, "a", "b"]):
+        await executions.execution_started(
+            record(f"ex-{i}", at=T0 + timedelta(minutes=i), workflow_id=workflow_id)
+        )
+
+    async def ids(**query: Any) -> list[str]:
+        out, cursor = [], None
+        while True:
+            page = await executions.find(ExecutionQuery(cursor=cursor, **query))
+            out += [r.id for r in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                return out
+
+    assert await ids(workflow_ids=frozenset({"a", "c", "z"}), limit=2) == ["ex-4", "ex-2", "ex-0"]
+    assert await ids(workflow_ids=frozenset({"a", "b"}), workflow_id="b") == ["ex-5", "ex-1"]
+    assert await ids(workflow_ids=frozenset({"a"}), workflow_id="b") == []
+    assert await ids(workflow_ids=frozenset()) == []
+    assert len(await ids(workflow_ids=None)) == 6
+
+
 async def test_find_breaks_time_ties_by_id(executions: ExecutionStore) -> None:
     for i in range(5):
         await executions.execution_started(record(f"ex-{i}"))

@@ -195,6 +195,25 @@ async def test_find_filters(workflows: WorkflowStore, clock: FakeClock) -> None:
     assert await names(tag="missing") == []
 
 
+async def test_find_filters_by_ids(workflows: WorkflowStore, clock: FakeClock) -> None:
+    """``ids`` narrows to the given workflows (with the other filters and paging); an empty set
+    finds nothing, an id that names no workflow is ignored."""
+    made = []
+    for i in range(5):
+        made.append(await workflows.create(wf(f"wf {i}"), tags=["even"] if i % 2 == 0 else []))
+        clock.advance(1)
+    wanted = frozenset({made[0].id, made[2].id, made[3].id, "no-such-id"})
+
+    async def names(**query: Any) -> list[str]:
+        items, _ = await all_pages(workflows, **query)
+        return [w.name for w in items]
+
+    assert await names(ids=wanted, limit=1) == ["wf 3", "wf 2", "wf 0"]
+    assert await names(ids=wanted, tag="even") == ["wf 2", "wf 0"]
+    assert await names(ids=frozenset()) == []
+    assert len(await names(ids=None)) == 5
+
+
 @pytest.mark.parametrize("query", [WorkflowQuery(cursor="not a cursor"), WorkflowQuery(limit=0)])
 async def test_find_refuses_bad_queries(workflows: WorkflowStore, query: WorkflowQuery) -> None:
     with pytest.raises(InputInvalid):

@@ -114,7 +114,7 @@ async def _settled(client: httpx.AsyncClient, workflow_id: str, count: int) -> l
 @pytest.mark.parametrize("mode", ["onReceived", "lastNode"])
 async def test_a_flood_is_shed_with_503_and_accepted_work_completes(server: ServerProcess, mode: str) -> None:
     limits = httpx.Limits(max_connections=PER_WAVE, max_keepalive_connections=PER_WAVE)
-    async with httpx.AsyncClient(base_url=server.base_url(), timeout=30, limits=limits) as client:
+    async with server.async_client(timeout=30, limits=limits) as client:
         created = (await client.post(f"{API}/workflows", json=slow_webhook(mode))).json()
         assert (await client.post(f"{API}/workflows/{created['id']}/activate")).status_code == 200
         with PeakRss(server.proc.pid) as rss:

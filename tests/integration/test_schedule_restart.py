@@ -54,7 +54,7 @@ def at_seconds(times: list[datetime]) -> dict[str, Any]:
 def running(home: Path, **env: str) -> Iterator[tuple[ServerProcess, httpx.Client]]:
     server = ServerProcess(home, **env)
     try:
-        with httpx.Client(base_url=server.base_url(), timeout=10) as client:
+        with server.client() as client:
             yield server, client
         assert server.stop() == 0, server.log()
         assert "Traceback" not in server.log(), server.log()

@@ -43,6 +43,10 @@
           fns = h.fns;
         } catch (_) { /* keep the plain function */ }
       }
+      // frozen: `arguments.callee` reaches the cached function, which must not carry state
+      // from one run to the next
+      Object.freeze(fn.prototype);
+      Object.freeze(fn);
       entry = { fn, fns };
       cache.set(key, entry);
     }

@@ -19,6 +19,10 @@
     if (fn === undefined) {
       if (cache.size > 5000) cache.clear();
       fn = new Function(...VARS, src);
+      // frozen: `arguments.callee` reaches the cached function, which must not carry state
+      // from one evaluation to the next
+      Object.freeze(fn.prototype);
+      Object.freeze(fn);
       cache.set(src, fn);
     }
     return fn;
@@ -263,31 +267,49 @@
     if (baseline !== null) throw new Error('the sandbox is sealed');
     OPS[name] = fn;
   };
+  // the key Python gives the context once (RF.lock) and sends with every payload: a callback
+  // that runs outside a call (a stray microtask, a finalizer) cannot drive the dispatcher, e.g.
+  // poll away another run's result
+  let key = null;
+  RF.lock = function (k) {
+    if (key !== null) throw new Error('the sandbox is sealed');
+    key = String(k);
+  };
+  const resetRegExp = /(?:)/;
+  // what one call may leave behind for the next: globals, timers, RegExp.$1/lastMatch/input
+  function scrub() {
+    if (RF.clearTimers !== undefined) RF.clearTimers();
+    resetRegExp.exec('');
+    return cleanGlobals();
+  }
   let active = false;
   RF.dispatch = function (payload) {
     if (active) throw new Error('not available to expressions');
-    let out;
+    let text;
     active = true;
     // whatever a stray microtask of the previous call left behind goes before this call starts
-    if (baseline !== null && !(RF.codeRunning !== undefined && RF.codeRunning())) cleanGlobals();
+    if (baseline !== null && !(RF.codeRunning !== undefined && RF.codeRunning())) scrub();
     try {
       const p = JSON.parse(payload);
+      if (key === null || p === null || p.key !== key) throw new Error('not available to expressions');
       const op = Object.prototype.hasOwnProperty.call(OPS, p.op) ? OPS[p.op] : undefined;
-      out = op ? op(p) : { err: 'unknown operation' };
+      const out = op ? op(p) : { err: 'unknown operation' };
+      // serialised inside the call: a toJSON or getter of the result is user code, and must
+      // run before the clean-up below, never after it
+      try {
+        text = JSON.stringify(out);
+      } catch (e) {
+        text = JSON.stringify({ err: 'the result cannot be converted to JSON: ' + message(e) });
+      }
     } catch (e) {
-      out = { err: message(e) };
+      text = JSON.stringify({ err: message(e) });
     } finally {
       active = false;
     }
     const running = RF.codeRunning !== undefined && RF.codeRunning();
-    if (baseline !== null && !running) {
-      RF.clearTimers();
-      if (!cleanGlobals()) out.poisoned = true;
+    if (baseline !== null && !running && !scrub()) {
+      text = JSON.stringify(Object.assign(JSON.parse(text), { poisoned: true }));
     }
-    try {
-      return JSON.stringify(out);
-    } catch (e) {
-      return JSON.stringify({ err: 'the result cannot be converted to JSON: ' + message(e) });
-    }
+    return text;
   };
 })(globalThis);

@@ -13,6 +13,8 @@ from relayflow.engine.context import NodeContext
 from relayflow.engine.items import Item, Items, NodeOutput
 from relayflow.errors import NodeError
 from relayflow.http_session import SharedSession
+from relayflow.nodes.http_request.auth import Auth
+from relayflow.nodes.http_request.auth import resolve as resolve_auth
 from relayflow.nodes.http_request.params import Params
 from relayflow.nodes.http_request.request import build
 from relayflow.nodes.http_request.response import Response, status_error, to_items
@@ -24,11 +26,6 @@ MAX_CONCURRENT_REQUESTS = 16
 
 
 def _unsupported(p: Params) -> str | None:
-    if p.authentication != "none":
-        return (
-            f"authentication {p.authentication!r} needs credentials, and credentials arrive in a "
-            "later release (use authentication 'none' and set the headers yourself)"
-        )
     if p.options.pagination:
         return "pagination is not supported yet"
     if p.provideSslCertificates:
@@ -48,8 +45,12 @@ async def _session(ctx: NodeContext) -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def _send(session: aiohttp.ClientSession, p: Params, item: Item, index: int) -> Response:
+async def _send(
+    session: aiohttp.ClientSession, p: Params, item: Item, index: int, auth: Auth | None
+) -> Response:
     req = build(p, item, index)
+    if auth is not None:
+        auth.apply(req)
     opts = p.options
     timeout_s = opts.timeout / 1000 if opts.timeout else DEFAULT_TIMEOUT_S
     redirect = opts.redirect.redirect
@@ -77,8 +78,8 @@ async def _send(session: aiohttp.ClientSession, p: Params, item: Item, index: in
         ) from exc
 
 
-async def _one(session: aiohttp.ClientSession, p: Params, item: Item, index: int) -> Items:
-    resp = await _send(session, p, item, index)
+async def _one(session: aiohttp.ClientSession, p: Params, item: Item, index: int, auth: Auth | None) -> Items:
+    resp = await _send(session, p, item, index, auth)
     if resp.status >= 400 and not p.response.neverError:
         raise status_error(resp, p.method, index)
     return to_items(resp, p, index)
@@ -97,6 +98,7 @@ async def execute(ctx: NodeContext, items: Items, params: Params) -> NodeOutput:
     if problem is not None:
         raise NodeError(problem, node=ctx.node_name, retryable=False)
     per_item = cast("list[Params]", await ctx.item_params())
+    auth = await resolve_auth(ctx, params)
     size, pause_s = _chunks(params)
     out: Items = []
     async with _session(ctx) as session:
@@ -105,7 +107,7 @@ async def execute(ctx: NodeContext, items: Items, params: Params) -> NodeOutput:
                 await ctx.sleep(pause_s)
             idx = range(start, min(start + size, len(items)))
             results = await asyncio.gather(
-                *(_one(session, per_item[i], items[i], i) for i in idx), return_exceptions=True
+                *(_one(session, per_item[i], items[i], i, auth) for i in idx), return_exceptions=True
             )
             for i, result in zip(idx, results, strict=True):
                 if isinstance(result, BaseException):

@@ -134,8 +134,13 @@ class SqlExecutionStore:
         limit = check_limit(query.limit)
         col = executions.c
         stmt = select(executions).order_by(col.started_at.desc(), col.id.desc())
+        if query.workflow_ids is not None and not query.workflow_ids:
+            return Page([])
         if query.workflow_id is not None:
             stmt = stmt.where(col.workflow_id == query.workflow_id)
+        if query.workflow_ids is not None:
+            # one expanding parameter (a placeholder per id): the workflows a caller may see
+            stmt = stmt.where(col.workflow_id.in_(sorted(query.workflow_ids)))
         if query.status is not None:
             stmt = stmt.where(col.status == ExecutionStatus(query.status).value)
         if query.started_after is not None:

@@ -15,7 +15,9 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
+    text,
 )
 
 from relayflow.store.sql.types import UTCDateTime, json_type
@@ -177,4 +179,128 @@ static_data = Table(
     # "" holds the workflow's global static data, a node name that node's
     Column("node", NAME, primary_key=True),
     Column("data", json_type(), nullable=False),
+)
+
+# --- access (relayflow/access/sql.py): users, projects, ownership, credentials, keys, audit ---
+
+# the one instance owner: a partial unique index (both databases have them), so of two racing
+# creates of an owner one fails
+_ONE_OWNER = text("role = 'owner'")
+
+
+def _owning_project() -> Column[str]:
+    # no ON DELETE: a project that still owns something cannot be deleted
+    return Column("project_id", ID, ForeignKey("projects.id"), nullable=False)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    # stored lower-cased, so the unique constraint compares e-mails case-insensitively
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", NAME, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    # no foreign key: the project refers back to the user (and goes with it)
+    Column("personal_project_id", ID, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("uq_users_owner", "role", unique=True, sqlite_where=_ONE_OWNER, postgresql_where=_ONE_OWNER),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # the user a personal project belongs to: deleting the user deletes it
+    Column("owner_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True),
+)
+
+project_members = Table(
+    "project_members",
+    metadata,
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Index(None, "user_id"),
+)
+
+# the owning project of each workflow; no foreign key to workflows, so that the access store
+# works on its own (the API forgets a deleted workflow's rows)
+object_owners = Table(
+    "object_owners",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("object_id", String(64), primary_key=True),
+    _owning_project(),
+    Index(None, "project_id"),
+)
+
+object_shares = Table(
+    "object_shares",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("object_id", String(64), primary_key=True),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Index(None, "project_id"),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", NAME, nullable=False),
+    Column("type", String(128), nullable=False),
+    _owning_project(),
+    # the fields as JSON, sealed (relayflow/security/secrets.py)
+    Column("sealed", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "project_id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", NAME, nullable=False),
+    # SHA-256 of the secret part, hex
+    Column("secret_hash", String(128), nullable=False),
+    Column("scopes", json_type(), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    # the current refresh token's hash: a refresh swaps it only if it is still the one presented
+    Column("refresh_hash", String(128), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# append-only; no foreign key to users: the log outlives them
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("action", String(64), nullable=False, index=True),
+    Column("actor_id", ID, nullable=True, index=True),
+    Column("actor", String(320), nullable=False),
+    Column("target_kind", String(32), nullable=True),
+    Column("target_id", String(255), nullable=True, index=True),
+    Column("ip", String(64), nullable=True),
+    Column("detail", json_type(), nullable=False),
 )

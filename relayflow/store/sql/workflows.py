@@ -85,7 +85,12 @@ class SqlWorkflowStore:
 
     async def find(self, query: WorkflowQuery) -> Page[StoredWorkflow]:
         limit = check_limit(query.limit)
+        if query.ids is not None and not query.ids:
+            return Page([])
         stmt = select(workflows).order_by(workflows.c.updated_at.desc(), workflows.c.id.desc())
+        if query.ids is not None:
+            # one expanding parameter (a placeholder per id): the ids a caller may see
+            stmt = stmt.where(workflows.c.id.in_(sorted(query.ids)))
         if query.name:
             stmt = stmt.where(func.lower(workflows.c.name).contains(query.name.lower(), autoescape=True))
         if query.tag is not None:

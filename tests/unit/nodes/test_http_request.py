@@ -351,9 +351,9 @@ async def test_urls_must_be_http(bad: str) -> None:
         await http({"url": bad})
 
 
-async def test_credentials_are_refused_clearly() -> None:
+async def test_unknown_credential_types_are_refused_clearly() -> None:
     params = {"url": "https://example.com", "authentication": "genericCredentialType", "genericAuthType": "x"}
-    with pytest.raises(NodeRunFailed, match="credentials arrive in a later release"):
+    with pytest.raises(NodeRunFailed, match="authentication 'x' is not supported by HTTP Request"):
         await http(params)
 
 
