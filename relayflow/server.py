@@ -264,6 +264,16 @@ async def serve(settings: ServerSettings) -> None:
     await pruner.start()
     if parked:
         log.info("%d waiting execution(s) have timers", parked)
+    # (uvicorn runs with lifespan="off": what the app's lifespan does is done here)
+    if await services.access.store.count_users() == 0:
+        log.warning(
+            "no users yet: create the owner with POST /api/v1/setup or `relayflow user create "
+            "--owner`; until then every /api/v1 route answers 401"
+        )
+    else:
+        from relayflow.api.authz import adopt_at_start
+
+        await adopt_at_start(services)
     config = uvicorn.Config(
         create_app(services),
         lifespan="off",

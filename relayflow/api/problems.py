@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relayflow.api.deps import JsonResponse
+from relayflow.security.secrets import SecretError
 from relayflow.errors import (
     Conflict,
     Forbidden,
@@ -89,7 +90,10 @@ async def relayflow_error(request: Request, exc: Exception) -> ProblemResponse:
     status = status_for(exc)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
-    detail = exc.message if status < 500 or isinstance(exc, OperationalError) else "an internal error"
+    # a stored secret that does not open (tampered row, retired key) is the operator's to fix:
+    # a loud 500 that says which, never the secret (the messages name ids and key ids only)
+    shown = status < 500 or isinstance(exc, (OperationalError, SecretError))
+    detail = exc.message if shown else "an internal error"
     extra = {k: v for k, v in exc.to_dict().items() if k not in ("code", "message") and v is not None}
     response = problem(status, exc.code, detail, instance=request.url.path, **extra)
     if isinstance(exc, RateLimited):

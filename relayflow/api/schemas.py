@@ -89,6 +89,16 @@ def install(app: FastAPI) -> None:
             for operations in document.get("paths", {}).values():
                 for operation in operations.values():
                     responses = operation.get("responses", {})
+                    if operation.get("security"):
+                        # every authenticated operation may refuse the caller or slow it down
+                        for status in (401, 403, 429):
+                            responses.setdefault(
+                                str(status),
+                                {
+                                    "description": _PROBLEMS[status],
+                                    "content": {PROBLEM_JSON: {"schema": {"$ref": _PROBLEM_REF}}},
+                                },
+                            )
                     if "422" in responses:
                         responses["422"] = {
                             "description": _PROBLEMS[422],

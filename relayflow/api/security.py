@@ -15,12 +15,27 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPBearer
 
 from relayflow.access.model import Principal, Scope
 from relayflow.api.services import ApiServices
 from relayflow.errors import Forbidden, Unauthorized
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Declared for the OpenAPI document only (its security schemes, and the /docs page's Authorize
+# button); the token itself is read by ``bearer_token``, which also knows ``?access_token=``.
+API_KEY_SCHEME = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    description="An API key (`rfk_...`) from `POST /api/v1/api-keys` or `relayflow api-key create`.",
+    auto_error=False,
+)
+BEARER_SCHEME = HTTPBearer(
+    scheme_name="Bearer",
+    description="An access token from `POST /api/v1/auth/login`, or an API key.",
+    auto_error=False,
+)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -42,7 +57,11 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
-async def authenticate(request: Request) -> Principal:
+async def authenticate(
+    request: Request,
+    _key: Annotated[object, Depends(API_KEY_SCHEME)] = None,
+    _bearer: Annotated[object, Depends(BEARER_SCHEME)] = None,
+) -> Principal:
     """Identify the caller, or refuse the request (401; 403 for a write with a read-only key)."""
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:

@@ -274,3 +274,19 @@ async def test_the_openapi_document_lists_the_routes(client: httpx.AsyncClient) 
         f"{API}/credential-types",
         "/oauth2/callback",
     } <= set(paths)
+
+
+async def test_a_tampered_row_answers_a_loud_problem_naming_it_without_the_secret(
+    client: httpx.AsyncClient, services: ApiServices
+) -> None:
+    cred = await create(client)
+    stored = await services.access.store.get_credential(cred["id"])
+    assert stored is not None
+    prefix, kid, body = stored.sealed.split(":", 2)
+    flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1]
+    await services.access.store.update_credential(cred["id"], sealed=f"{prefix}:{kid}:{flipped}")
+    services.credentials.changed()  # the row was changed behind the service's back
+    response = await client.get(f"{API}/credentials/{cred['id']}")
+    body_json = assert_problem(response, 500, "secret_tampered")
+    assert "does not open" in body_json["detail"]
+    assert SECRET not in response.text

@@ -61,20 +61,44 @@ async def test_every_error_is_a_problem(document: dict[str, Any]) -> None:
     assert set(problem["required"]) == {"type", "title", "status", "code", "detail"}
 
 
+# every authenticated operation also documents 401, 403 and 429
+AUTH = {"401", "403", "429"}
+
+
 @pytest.mark.parametrize(
     ("label", "statuses"),
     [
-        (f"GET {API}/workflows/{{workflow_id}}", {"200", "404", "422"}),
-        (f"PUT {API}/workflows/{{workflow_id}}", {"200", "403", "404", "409", "422"}),
-        (f"POST {API}/workflows", {"201", "403", "404", "422"}),
-        (f"POST {API}/workflows/{{workflow_id}}/run", {"200", "202", "403", "404", "422"}),
-        (f"POST {API}/executions/{{execution_id}}/stop", {"200", "403", "404", "409", "422"}),
-        (f"DELETE {API}/executions/{{execution_id}}", {"204", "403", "404", "409", "422"}),
+        (f"GET {API}/workflows/{{workflow_id}}", {"200", "404", "422"} | AUTH),
+        (f"PUT {API}/workflows/{{workflow_id}}", {"200", "404", "409", "422"} | AUTH),
+        (f"POST {API}/workflows", {"201", "404", "422"} | AUTH),
+        (f"POST {API}/workflows/{{workflow_id}}/run", {"200", "202", "404", "422"} | AUTH),
+        (f"POST {API}/executions/{{execution_id}}/stop", {"200", "404", "409", "422"} | AUTH),
+        (f"DELETE {API}/executions/{{execution_id}}", {"204", "404", "409", "422"} | AUTH),
         ("GET /readyz", {"200", "503"}),
     ],
 )
 async def test_statuses_are_documented(document: dict[str, Any], label: str, statuses: set[str]) -> None:
     assert set(_operations(document)[label]["responses"]) == statuses
+
+
+async def test_authenticated_operations_name_their_security_schemes(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["ApiKey"] == {**schemes["ApiKey"], "type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert schemes["Bearer"]["scheme"] == "bearer"
+    public = {
+        f"POST {API}/setup",
+        f"POST {API}/auth/login",
+        f"POST {API}/auth/refresh",
+        "GET /oauth2/callback",
+        "GET /healthz",
+        "GET /readyz",
+    }
+    for label, operation in _operations(document).items():
+        if label in public:
+            assert "security" not in operation, label
+        else:
+            assert operation["security"] == [{"ApiKey": []}, {"Bearer": []}], label
+            assert AUTH <= set(operation["responses"]), label
 
 
 async def test_workflow_bodies_are_described(document: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ import pytest
 
 from tests.api.conftest import API, OWNER_EMAIL, OWNER_PASSWORD, SLOW, assert_problem, hello
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RELAYFLOW = str(Path(sys.executable).parent / "relayflow")
 LISTENING = re.compile(r"relayflow listening on (http://\S+)")
 API_KEY = re.compile(r"rfk_\S+")
@@ -62,9 +63,10 @@ class ServerProcess:
     """``relayflow start`` on a port the OS picks, on a database with an owner and their API key
     (``api_key``); stderr is collected by a thread."""
 
-    def __init__(self, home: Path, **env: str) -> None:
+    def __init__(self, home: Path, *, owner: bool = True, **env: str) -> None:
         environ = {**os.environ, "RELAYFLOW_HOME": str(home), "RELAYFLOW_PORT": "0", **UNLIMITED, **env}
-        self.api_key = bootstrap(environ)
+        # owner=False: a fresh instance, as a user's first `relayflow start` finds it
+        self.api_key = bootstrap(environ) if owner else ""
         self.proc = subprocess.Popen(
             [RELAYFLOW, "start"], env=environ, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
         )
@@ -191,6 +193,32 @@ def test_a_real_server_serves_runs_and_shuts_down_on_sigterm(server: ServerProce
         assert again.stop() == 0, again.log()
     finally:
         again.close()
+
+
+def test_a_first_start_asks_for_an_owner_and_setup_adopts_what_was_imported(tmp_path: Path) -> None:
+    environ = {**os.environ, "RELAYFLOW_HOME": str(tmp_path)}
+    imported = _cli(environ, "import", str(EXAMPLES / "hello.json"))
+    assert imported.returncode == 0, imported.stderr
+    workflow_id = imported.stdout.split()[0]
+    proc = ServerProcess(tmp_path, owner=False)
+    try:
+        with httpx.Client(base_url=proc.base_url(), timeout=10) as client:
+            assert "no users yet" in proc.log()
+            refused = client.get(f"{API}/workflows/{workflow_id}")
+            assert refused.status_code == 401, refused.text
+            setup = {"email": "ada@example.com", "name": "Ada", "password": "a long passphrase"}
+            created = client.post(f"{API}/setup", json=setup)
+            assert created.status_code == 201, created.text
+            body = created.json()
+            bearer = {"Authorization": f"Bearer {body['accessToken']}"}
+            workflow = client.get(f"{API}/workflows/{workflow_id}", headers=bearer)
+            assert workflow.status_code == 200, workflow.text
+            # what the CLI imported before there were users went to the owner's personal project
+            assert workflow.json()["projectId"] == body["user"]["personalProjectId"]
+            again = client.post(f"{API}/setup", json={**setup, "email": "eve@example.com"})
+            assert again.status_code == 409, again.text
+    finally:
+        proc.close()
 
 
 @pytest.mark.parametrize(

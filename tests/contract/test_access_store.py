@@ -645,9 +645,10 @@ async def test_audit_keeps_entries_of_deleted_users(store: AccessStore, clock: F
     assert [e.actor for e in page.items] == ["ada@example.com"]
 
 
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 async def test_data_survives_reopening(db_url: str | None, clock: FakeClock) -> None:
-    if db_url is None:
-        pytest.skip("memory keeps nothing")
+    """Only the SQL stores keep anything across a reopen (memory keeps nothing)."""
+    assert db_url is not None
     first = await open_access_store(db_url, clock=clock)
     try:
         user = await _user(first, "ada@example.com", InstanceRole.OWNER)
