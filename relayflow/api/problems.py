@@ -18,7 +18,6 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relayflow.api.deps import JsonResponse
-from relayflow.security.secrets import SecretError
 from relayflow.errors import (
     Conflict,
     Forbidden,
@@ -32,6 +31,7 @@ from relayflow.errors import (
     UserError,
     WorkflowInvalid,
 )
+from relayflow.security.secrets import SecretError
 
 log = logging.getLogger("relayflow.api")
 
