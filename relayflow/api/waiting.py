@@ -1,12 +1,14 @@
 """Waiting executions: resumed by their timer or by a call to ``/webhook-waiting/{executionId}``
 (the ``$execution.resumeUrl`` of a Wait node that waits for a call).
 
-The call is checked like a webhook (503 with ``Retry-After`` under backpressure, 413 over the
-body limit, 404 when nothing waits for a call there, 405 with ``Allow`` for another method); its
-request becomes the Wait node's output item, and it is answered per the Wait node's
-``responseMode`` as a Webhook node would be. The wait is claimed in the store before the
-execution continues, so a call racing a timer (or another call) resumes it once: the loser gets
-409. A waiting execution whose workflow was deleted meanwhile ends ``failed``.
+The call is checked like a webhook (503 with ``Retry-After`` under backpressure, 404 when nothing
+waits for a call there, 405 with ``Allow`` for another method, then the Wait node's IP allow-list
+and authentication: 403, 401 (webhook_auth.py), 413 over the body limit); its request becomes the
+Wait node's output item, and it is answered per the Wait node's ``responseMode`` as a Webhook node
+would be. Only a call that passed every check claims the wait in the store, so a refused call
+leaves the execution waiting; the claim is what makes a call racing a timer (or another call)
+resume it once: the loser gets 409. A waiting execution whose workflow was deleted meanwhile ends
+``failed``.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from fastapi import APIRouter, Request, Response
 from relayflow.api.deps import Services
 from relayflow.api.services import ApiServices
 from relayflow.api.webhook_answers import answer_execution, answer_received
+from relayflow.api.webhook_auth import WebhookGuard
 from relayflow.api.webhooks import Admission, method_not_allowed, overloaded, read_payload
 from relayflow.engine.items import Item
 from relayflow.engine.run import ExecutionRecord, ExecutionStatus
 from relayflow.errors import Conflict, ExecutionCancelled, NotFound
 from relayflow.nodes.triggers import WebhookParams
+from relayflow.store.common import waiting_from
 from relayflow.store.ports import ParkedExecution
 from relayflow.triggers.webhooks import METHODS, webhook_item
 
@@ -46,14 +50,25 @@ async def resume_by_call(request: Request, execution_id: str, services: Services
 async def _resume(
     request: Request, execution_id: str, services: ApiServices, admission: Admission
 ) -> Response:
-    payload = await read_payload(request, services)
+    # the wait is read first: who may resume it is checked before anything is claimed (X7)
+    wait = await services.executions.parked_one(execution_id)
+    guard = _guard_of(request, execution_id, wait)
+    if isinstance(guard, Response):
+        return guard
+    granted: dict[str, Any] = {}
+    if guard is not None:
+        checked = await guard.check(request, services)
+        if isinstance(checked, Response):
+            return checked
+        granted = checked
+    payload = await read_payload(request, services, (guard, granted) if guard is not None else None)
     if isinstance(payload, Response):
         return payload
     body, uploads = payload
     item = webhook_item(
         method=request.method,
         path=f"webhook-waiting/{execution_id}",
-        headers=dict(request.headers),
+        headers=guard.item_headers(request.headers, granted) if guard else dict(request.headers),
         query=request.query_params.multi_items(),
         params={},
         body=body,
@@ -64,6 +79,11 @@ async def _resume(
     taken = await services.executions.take_parked(execution_id, method=request.method)
     if taken is None:
         return await _refused(request, execution_id, services)
+    if wait is None or not _same(taken[0], wait):
+        # resumed and parked again (at another Wait) since the call was checked: that wait
+        # was not what the call was checked against, so it goes back untouched
+        await _put_back(services, *taken)
+        raise Conflict(f"execution {execution_id!r} was resumed already")
     wait, record = taken
     hook = _webhook_of(wait) or {}
     params = WebhookParams.model_validate(_answer_params(hook))
@@ -96,10 +116,46 @@ async def _refused(request: Request, execution_id: str, services: ApiServices) -
     raise Conflict(f"execution {execution_id!r} was resumed already")
 
 
-def _webhook_of(wait: ParkedExecution | None) -> dict[str, Any] | None:
+def _guard_of(
+    request: Request, execution_id: str, wait: ParkedExecution | None
+) -> WebhookGuard | Response | None:
+    """The guard of the node waiting for a call (None: it admits everyone); 404 when none
+    waits, 405 with ``Allow`` for another method."""
+    waiting = _waiting_node(wait)
+    if wait is None or waiting is None:
+        raise NotFound(f"no execution {execution_id!r} is waiting for a call")
+    node, hook = waiting
+    method = str(hook.get("httpMethod", "GET"))
+    if request.method != method:
+        detail = f"execution {execution_id} waits for {method}, not {request.method}"
+        return method_not_allowed(request, detail, [method])
+    return WebhookGuard.of_wait(wait.workflow_id or "", node, hook)
+
+
+def _same(taken: ParkedExecution, checked: ParkedExecution) -> bool:
+    return taken.created_at == checked.created_at and taken.nodes == checked.nodes
+
+
+async def _put_back(services: ApiServices, wait: ParkedExecution, record: ExecutionRecord) -> None:
+    """Store a claimed wait again as it was (its timer too)."""
+    waiting_from(record, wait)
+    await services.executions.execution_finished(record)
+    if wait.due_at is not None and services.runs.on_waiting is not None:
+        services.runs.on_waiting(record.id, wait.due_at)
+
+
+def _waiting_node(wait: ParkedExecution | None) -> tuple[str, dict[str, Any]] | None:
+    """The name and resume settings of the node that waits for a call."""
     if wait is None or not wait.webhook:
         return None
-    return next((dict(n["webhook"]) for n in wait.nodes if n.get("webhook") is not None), None)
+    return next(
+        ((str(n["node"]), dict(n["webhook"])) for n in wait.nodes if n.get("webhook") is not None), None
+    )
+
+
+def _webhook_of(wait: ParkedExecution | None) -> dict[str, Any] | None:
+    waiting = _waiting_node(wait)
+    return waiting[1] if waiting is not None else None
 
 
 def _answer_params(hook: dict[str, Any]) -> dict[str, Any]:

@@ -10,8 +10,9 @@ A Webhook node's ``authentication`` picks the check and the credential it reads:
   ``webhook-id``, one verifier per credential for the process's life;
 - ``options.ipWhitelist``: a comma list of IP addresses and CIDRs; other clients get 403.
 
-Refusals answer 401 (403 for the allow-list) as problem+json before the body is decoded, and no
-execution starts. A credential that cannot be resolved (deleted, not shared with the workflow's
+The resume URL of a Wait node that waits for a call (api/waiting.py) takes the same options from
+the Wait node (``WebhookGuard.of_wait``). Refusals answer 401 (403 for the allow-list) as
+problem+json before the body is decoded, and no execution starts (nor resumes). A credential that cannot be resolved (deleted, not shared with the workflow's
 project) refuses too, with a warning in the log: a webhook never runs unprotected. The vault
 keeps resolutions a few seconds (dropped on any credential change), so a request costs no
 decryption in a burst. The headers that carried a secret are left out of the item
@@ -143,6 +144,20 @@ class WebhookGuard:
             )
         return cls(workflow_id, node.name, auth, ref, allow)
 
+    @classmethod
+    def of_wait(cls, workflow_id: str, node: str, hook: Mapping[str, Any]) -> WebhookGuard | None:
+        """The guard of a waiting execution's resume URL, from what its Wait node parked
+        (``authentication``, ``credential`` and ``options.ipWhitelist``: nodes/wait_node.py);
+        None when it admits everyone. The node refused to park what cannot be enforced; a
+        stored wait that says otherwise (an unknown method, no credential) refuses every call."""
+        options = hook.get("options") or {}
+        allow = parse_allow_list(str(options.get("ipWhitelist") or ""), node)
+        auth = str(hook.get("authentication") or "none")
+        if auth == "none":
+            return cls(workflow_id, node, auth, None, allow) if allow else None
+        ref = hook.get("credential")
+        return cls(workflow_id, node, auth, ref if isinstance(ref, Mapping) else None, allow)
+
     @property
     def credential_type(self) -> str | None:
         return CREDENTIAL_OF.get(self.authentication)
@@ -158,7 +173,7 @@ class WebhookGuard:
                 return problem(
                     403, "forbidden", "this client may not call the webhook", instance=request.url.path
                 )
-        if self.credential_type is None:
+        if self.authentication == "none":
             return {}
         data = await self._credential(services)
         if data is None:  # logged; the caller learns no more than from a wrong credential
@@ -213,7 +228,12 @@ class WebhookGuard:
         vault = services.engine.services.credentials
         type_ = self.credential_type
         if vault is None or type_ is None or self.ref is None:
-            log.warning("webhook of workflow %s node %r: no credential vault", self.workflow_id, self.node)
+            log.warning(
+                "webhook of workflow %s node %r refused: no credential vault or no credential for %r",
+                self.workflow_id,
+                self.node,
+                self.authentication,
+            )
             return None
         try:
             data = await vault.get(type_, self.ref, workflow_id=self.workflow_id)

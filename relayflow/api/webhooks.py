@@ -3,8 +3,9 @@
 Order of checks: route (404, 405 with ``Allow``), backpressure (503 with ``Retry-After`` when
 ``max_in_flight`` executions run), the node's IP allow-list and authentication (403, 401:
 webhook_auth.py), body size (413, from Content-Length and while reading), its signature (401),
-body decoding (422). The execution (mode ``webhook``) starts at the Webhook node and is recorded
-before any answer; the node's ``responseMode`` says when and what to answer (webhook_answers.py).
+body decoding (422). A test listener (``/webhook-test/``) disarms only once a call passed them
+all. The execution (mode ``webhook``) starts at the Webhook node and is recorded before any
+answer; the node's ``responseMode`` says when and what to answer (webhook_answers.py).
 """
 
 from __future__ import annotations
@@ -119,8 +120,6 @@ async def _handle(request: Request, path: str, services: ApiServices, listener: 
     shed = overloaded(request, services)
     if shed is not None:
         return shed
-    if listener.one_shot:
-        listener.table.remove_workflow(found.registration.workflow_id)
     admission = Admission(services)
     try:
         return await _serve(request, services, (found, listener), admission)
@@ -144,6 +143,8 @@ async def _serve(
     payload = await read_payload(request, services, (guard, granted) if guard is not None else None)
     if isinstance(payload, Response):
         return payload
+    if listener.one_shot:
+        _disarm(request, listener.table, reg)
     body, uploads = payload
     item = webhook_item(
         method=request.method,
@@ -197,6 +198,16 @@ async def _run(
         return await answer_execution(params, task, slot)
     finally:
         services.webhook_responses.pop(execution_id, None)
+
+
+def _disarm(request: Request, table: RouteTable, reg: Registration) -> None:
+    """Take a one-shot test listener down once a call passed its checks: a refused call (401,
+    403, 413, 422) leaves it armed for the next one. Of calls that passed together, the first to
+    get here runs; the others find it gone (no await between the look and the removal)."""
+    still = table.lookup(request.method, request.path_params["path"])
+    if not isinstance(still, Match) or still.registration is not reg:
+        raise NotFound(f"no webhook {reg.method} /{reg.path} is registered")
+    table.remove_workflow(reg.workflow_id)
 
 
 def method_not_allowed(request: Request, detail: str, allowed: Sequence[str]) -> Response:

@@ -305,7 +305,8 @@ async def arm_test_webhook(
     services: Services, principal: CurrentPrincipal, workflow_id: PathId
 ) -> JsonResponse:
     """Listen once at `/webhook-test/<path>` for each Webhook node (active or not); the next
-    request there runs the workflow in mode `manual` and disarms the listener."""
+    request there that passes the node's checks (authentication, IP allow-list) runs the workflow
+    in mode `manual` and disarms the listener."""
     current = await access(services, principal, workflow_id, ProjectRole.EDITOR)
     regs = registrations(workflow_id, current.data, services.registry)
     if not regs:

@@ -6,6 +6,9 @@ timer entry); it resumes when the time comes or ``$execution.resumeUrl`` is call
 (``/webhook-waiting/{executionId}``), also after a restart. A call's request becomes the output
 item (``{headers, params, query, body}`` as from a Webhook node); a time that came passes the
 input items on; with ``limitWaitTime`` a call that never comes lets the items pass at the limit.
+``incomingAuthentication`` (basicAuth, headerAuth, signature, with the node's credential) and
+``options.ipWhitelist`` guard the resume URL as they guard a Webhook node's URL: the server checks
+a call before it claims the wait, so a refused call leaves the execution waiting.
 
 Elsewhere (``relayflow run``, sub-workflows waited for in process) a time interval or a specific
 time sleeps through ``ctx.sleep`` (instant under the fake clock of tests) and waiting for a call
@@ -17,18 +20,27 @@ webhook wait.
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from relayflow.engine.context import NodeContext
 from relayflow.engine.items import Items, NodeOutput, passthrough
-from relayflow.errors import NodeError, ParameterInvalid
-from relayflow.nodes.spec import N8nAlias, NodeSpec
+from relayflow.errors import CredentialUnavailable, NodeError, ParameterInvalid
+from relayflow.nodes.spec import CredentialSlot, N8nAlias, NodeSpec
 
 Unit = Literal["seconds", "minutes", "hours", "days"]
 UNIT_S: dict[str, float] = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+# how a resume call authenticates → the credential it reads (the Webhook node's options, checked
+# by the server with the Webhook node's code: api/webhook_auth.py, whose CREDENTIAL_OF this matches)
+CREDENTIAL_OF = {
+    "basicAuth": "httpBasicAuth",
+    "headerAuth": "httpHeaderAuth",
+    "signature": "webhookSignature",
+}
 
 
 class Params(BaseModel):
@@ -46,7 +58,10 @@ class Params(BaseModel):
     responseData: str = "firstEntryJson"
     responsePropertyName: str = "data"
     responseBinaryPropertyName: str = "data"
-    incomingAuthentication: Literal["none", "basicAuth", "headerAuth", "jwtAuth"] = "none"
+    # n8n's name; ``authentication`` (the Webhook node's) is accepted too. jwtAuth is refused
+    incomingAuthentication: Literal["none", "basicAuth", "headerAuth", "signature", "jwtAuth"] = Field(
+        default="none", validation_alias=AliasChoices("incomingAuthentication", "authentication")
+    )
     limitWaitTime: bool = False
     limitType: Literal["afterTimeInterval", "atSpecifiedTime"] = "afterTimeInterval"
     resumeAmount: float = Field(default=1, ge=0)
@@ -99,9 +114,9 @@ def _until(ctx: NodeContext, params: Params) -> datetime | None:
     return _parse_moment(params.maxDateAndTime, ctx.node_name)
 
 
-def _webhook(params: Params) -> dict[str, Any]:
-    """What the resume URL accepts and how it answers (read by the server)."""
-    return {
+def _webhook(ctx: NodeContext, params: Params) -> dict[str, Any]:
+    """What the resume URL accepts, who may call it and how it answers (read by the server)."""
+    hook: dict[str, Any] = {
         "httpMethod": params.httpMethod,
         "responseMode": params.responseMode,
         "responseCode": params.responseCode,
@@ -109,10 +124,58 @@ def _webhook(params: Params) -> dict[str, Any]:
         "responseBinaryPropertyName": params.responseBinaryPropertyName,
         "options": {k: v for k, v in params.options.items() if k in WEBHOOK_OPTIONS},
     }
+    _check_allow_list(ctx, hook["options"].get("ipWhitelist"))
+    auth = params.incomingAuthentication
+    if auth != "none":
+        hook["authentication"] = auth
+        hook["credential"] = _credential_ref(ctx, auth)
+    return hook
+
+
+def _credential_ref(ctx: NodeContext, auth: str) -> dict[str, Any]:
+    """The node's credential ref for ``auth`` (id and name, no secret: the server resolves it at
+    each call). A wait whose resume URL would be unprotected is refused before it parks."""
+    type_ = CREDENTIAL_OF.get(auth)
+    if type_ is None:
+        raise ParameterInvalid(
+            f"authentication {auth!r} is not supported for a resume call (use basicAuth, headerAuth "
+            "or signature)",
+            node=ctx.node_name,
+            field="parameters.incomingAuthentication",
+        )
+    ref = (ctx.node.credentials or {}).get(type_)
+    if not isinstance(ref, Mapping):
+        raise CredentialUnavailable(
+            f"node {ctx.node_name!r} uses authentication {auth!r} but has no {type_} credential selected",
+            node=ctx.node_name,
+        )
+    return {"id": ref.get("id"), "name": ref.get("name")}
+
+
+def _check_allow_list(ctx: NodeContext, text: Any) -> None:
+    if text is None or text == "":
+        return
+    for entry in (e.strip() for e in str(text).split(",")):
+        try:
+            if entry:
+                ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ParameterInvalid(
+                f"ipWhitelist entry {entry!r} is not an IP address or CIDR",
+                node=ctx.node_name,
+                field="parameters.options.ipWhitelist",
+            ) from None
 
 
 # Webhook options that also mean something to a Wait's resume URL
-WEBHOOK_OPTIONS = ("responseCode", "responseData", "responseHeaders", "noResponseBody", "rawBody")
+WEBHOOK_OPTIONS = (
+    "responseCode",
+    "responseData",
+    "responseHeaders",
+    "noResponseBody",
+    "rawBody",
+    "ipWhitelist",
+)
 
 
 async def execute(ctx: NodeContext, items: Items, params: Params) -> NodeOutput:
@@ -137,7 +200,7 @@ async def execute(ctx: NodeContext, items: Items, params: Params) -> NodeOutput:
                 node=ctx.node_name,
                 retryable=False,
             )
-        ctx.park(until, _webhook(params))
+        ctx.park(until, _webhook(ctx, params))
     assert until is not None
     seconds = (until - now).total_seconds()
     if ctx.can_park and seconds >= ctx.services.wait_park_after_s:
@@ -163,6 +226,12 @@ SPECS: tuple[NodeSpec, ...] = (
         "the items on.",
         params=Params,
         execute=execute,
+        # for a resume call's authentication (incomingAuthentication)
+        credentials=(
+            CredentialSlot("httpBasicAuth"),
+            CredentialSlot("httpHeaderAuth"),
+            CredentialSlot("webhookSignature"),
+        ),
         aliases=(N8nAlias("n8n-nodes-base.wait", (1, 1.1), translate=_from_n8n),),
     ),
 )
