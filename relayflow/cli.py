@@ -158,17 +158,34 @@ def start() -> None:
 @app.command("import")
 def import_(
     files: Annotated[list[Path], typer.Argument(help="Workflow JSON files (an object or an array).")],
+    project: Annotated[
+        str | None,
+        typer.Option("--project", help="The project to import into (default: the owner's personal project)."),
+    ] = None,
 ) -> None:
-    """Import workflows into the store, inactive; print `id  name` for each; exit 2 if any failed."""
+    """Import workflows into the store, inactive; print `id  name` for each and, on stderr, the
+    credentials they reference that must still be created; exit 2 if any failed."""
     from rich.console import Console
     from rich.progress import Progress
 
-    from relayflow.cli_store import import_files, with_stores
+    from relayflow.cli_store import import_files, import_target, with_stores
 
     console = Console(stderr=True)
+
+    async def work(workflows: Any, _: Any) -> int:
+        from relayflow.access.sql import open_access_store
+        from relayflow.store.config import database_url
+
+        access = await open_access_store(database_url())
+        try:
+            target = await import_target(access, project)
+            return await import_files(workflows, files, lambda: bar.advance(task), target)
+        finally:
+            await access.close()
+
     with Progress(console=console, transient=True, disable=len(files) < 2 or not console.is_terminal) as bar:
         task = bar.add_task("importing", total=len(files))
-        failed = with_stores(lambda workflows, _: import_files(workflows, files, lambda: bar.advance(task)))
+        failed = with_stores(work)
     if failed:
         raise typer.Exit(EXIT_BAD_INPUT)
 

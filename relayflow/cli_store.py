@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,6 +13,8 @@ from typing import Any, TypeVar
 import orjson
 import typer
 
+from relayflow.access.model import InstanceRole, ObjectKind
+from relayflow.access.ports import AccessStore
 from relayflow.engine.run import ExecutionRecord, ExecutionStatus
 from relayflow.errors import InputInvalid, NotFound, WorkflowInvalid
 from relayflow.store.common import MAX_PAGE_SIZE
@@ -57,15 +60,26 @@ def read_workflows(path: Path) -> Iterator[tuple[str, Any]]:
         yield str(path), data
 
 
-async def import_one(store: WorkflowStore, raw: Any) -> StoredWorkflow:
-    """Validate and store one workflow, inactive."""
+async def import_one(
+    store: WorkflowStore, raw: Any, target: ImportTarget | None = None
+) -> tuple[StoredWorkflow, dict[str, Any] | None]:
+    """Validate and store one workflow, inactive, in ``target``'s project when there is one;
+    returns it and its credentials report (``relayflow/api/credential_refs.py``)."""
     from relayflow.api.bodies import WorkflowBody
+    from relayflow.api.credential_refs import credentials_report
     from relayflow.nodes.registry import default_registry
 
     if not isinstance(raw, dict):
         raise InputInvalid("a workflow must be a JSON object")
     body = WorkflowBody(raw, default_registry())
-    return await store.create(body.data, tags=body.tags or ())
+    report = None
+    if target is not None:
+        # references resolved by name get the local id before the workflow is stored
+        report = await credentials_report(target.access, body.data, target.project_id)
+    wf = await store.create(body.data, tags=body.tags or ())
+    if target is not None:
+        await target.access.set_owner(ObjectKind.WORKFLOW, wf.id, target.project_id)
+    return wf, report
 
 
 def problem(exc: Exception) -> str:
@@ -74,20 +88,51 @@ def problem(exc: Exception) -> str:
     return str(exc)
 
 
-async def import_files(store: WorkflowStore, files: list[Path], advance: Callable[[], None]) -> int:
-    """Import every valid workflow, echo ``id  name`` for each and one line per failure; returns
-    how many failed."""
+@dataclass(frozen=True)
+class ImportTarget:
+    """Where imported workflows go: a project of the access store."""
+
+    access: AccessStore
+    project_id: str
+
+
+async def import_target(access: AccessStore, project_id: str | None) -> ImportTarget | None:
+    """``--project``, else the owner's personal project; None while the instance has no owner
+    (the server gives such workflows to the owner once there is one)."""
+    if project_id is not None:
+        if await access.get_project(project_id) is None:
+            raise InputInvalid(f"--project: no project {project_id!r}")
+        return ImportTarget(access, project_id)
+    owner = next((u for u in await access.users() if u.role is InstanceRole.OWNER), None)
+    return ImportTarget(access, owner.personal_project_id) if owner is not None else None
+
+
+async def import_files(
+    store: WorkflowStore,
+    files: list[Path],
+    advance: Callable[[], None],
+    target: ImportTarget | None = None,
+) -> int:
+    """Import every valid workflow, echo ``id  name`` for each, one line on stderr per credential
+    it references that does not exist in its project, and one line per failure; returns how many
+    failed."""
     failed = 0
     for path in files:
         try:
             for label, raw in list(read_workflows(path)):
                 try:
-                    wf = await import_one(store, raw)
+                    wf, report = await import_one(store, raw, target)
                 except (WorkflowInvalid, InputInvalid) as exc:
                     failed += 1
                     typer.echo(f"relayflow: {label}: {problem(exc)}", err=True)
-                else:
-                    typer.echo(f"{wf.id}  {wf.name}")
+                    continue
+                typer.echo(f"{wf.id}  {wf.name}")
+                for missing in (report or {}).get("missing", ()):
+                    typer.echo(
+                        f"relayflow: {wf.id}: create the {missing['type']} credential "
+                        f"{missing['name']!r} (node {missing['node']!r})",
+                        err=True,
+                    )
         except InputInvalid as exc:
             failed += 1
             typer.echo(f"relayflow: {path}: {exc}", err=True)

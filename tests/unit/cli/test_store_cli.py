@@ -210,3 +210,64 @@ def test_executions_prune(seeded: Path) -> None:
     assert r.stdout.strip() == "deleted 1 executions"  # ex-failed; ex-running is never deleted
     ids = [e["id"] for e in json.loads(cli(seeded, "executions", "list", "--json").stdout)]
     assert ids == ["ex-new", "ex-running"]
+
+
+def test_import_gives_workflows_to_the_owner_and_reports_credentials_to_create(
+    tmp_path: Path, home: Path
+) -> None:
+    from relayflow.access.model import ObjectKind, StoredCredential
+    from relayflow.access.sql import open_access_store
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAYFLOW_")}
+    env |= {"RELAYFLOW_HOME": str(home), "RELAYFLOW_OWNER_PASSWORD": "owner-password"}
+    owner = subprocess.run(
+        [sys.executable, "-m", "relayflow.cli", "user", "create", "--owner", "--email", "ada@example.com"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert owner.returncode == 0, owner.stderr
+    url = f"sqlite+aiosqlite:///{home / 'relayflow.db'}"
+
+    async def seed_credential() -> str:
+        access = await open_access_store(url)
+        try:
+            user = await access.user_by_email("ada@example.com")
+            assert user is not None
+            now = datetime.now(UTC)
+            cred = StoredCredential(
+                "local-1", "Existing", "httpBasicAuth", user.personal_project_id, "x", now, now
+            )
+            await access.create_credential(cred)
+            return user.personal_project_id
+        finally:
+            await access.close()
+
+    project = asyncio.run(seed_credential())
+    wf = named("with credentials")
+    wf["nodes"][1]["credentials"] = {
+        "httpBasicAuth": {"id": "n8n-7", "name": "Existing"},
+        "httpHeaderAuth": {"id": "n8n-8", "name": "Missing one"},
+    }
+    r = cli(home, "import", write(tmp_path, "wf.json", wf))
+    assert r.returncode == 0, r.stderr
+    wf_id = imported(r)["with credentials"]
+    assert "create the httpHeaderAuth credential 'Missing one'" in r.stderr
+    assert "Existing" not in r.stderr
+    exported = json.loads(cli(home, "export", wf_id).stdout)
+    refs = exported["nodes"][1]["credentials"]
+    # resolved by name: the local id; the missing one keeps its reference for later
+    assert refs["httpBasicAuth"] == {"id": "local-1", "name": "Existing"}
+    assert refs["httpHeaderAuth"] == {"id": "n8n-8", "name": "Missing one"}
+
+    async def owner_of() -> str | None:
+        access = await open_access_store(url)
+        try:
+            return await access.owner_of(ObjectKind.WORKFLOW, wf_id)
+        finally:
+            await access.close()
+
+    assert asyncio.run(owner_of()) == project
+    unknown = cli(home, "import", "--project", "nope", write(tmp_path, "wf2.json", named("x")))
+    assert unknown.returncode == 2 and "no project 'nope'" in unknown.stderr
