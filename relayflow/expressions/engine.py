@@ -235,21 +235,26 @@ class V8ExpressionEngine:
 
     async def _arrival(self, ctx: V8Context, call: Call) -> dict[str, Any] | None:
         """The call's result, awaited on the event loop (V8's thread wakes it up); None when
-        the context cannot signal it or the deadline passed (then a thread waits, and times out)."""
-        fut = ctx.arrival(asyncio.get_running_loop())
-        if fut is None:
-            return None
-        try:
-            await asyncio.wait_for(fut, max(call.deadline - time.monotonic(), 0.0))
-        except TimeoutError:
-            return None
-        except asyncio.CancelledError:
-            ctx.broken = True
-            ctx.cancel()
-            waiter = asyncio.ensure_future(asyncio.to_thread(ctx.wait, call))
-            waiter.add_done_callback(lambda f: self._after_abandon(f, ctx))
-            raise
-        return ctx.result(call, 0.0)
+        the context cannot signal it or the deadline passed (then a thread waits, and times out).
+        A call that left microtasks behind may need a second answer (sandbox: its settle task)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            fut = ctx.arrival(loop)
+            if fut is None:
+                return None
+            try:
+                await asyncio.wait_for(fut, max(call.deadline - time.monotonic(), 0.0))
+            except TimeoutError:
+                return None
+            except asyncio.CancelledError:
+                ctx.broken = True
+                ctx.cancel()
+                waiter = asyncio.ensure_future(asyncio.to_thread(ctx.wait, call))
+                waiter.add_done_callback(lambda f: self._after_abandon(f, ctx))
+                raise
+            result = ctx.result(call, 0.0)
+            if result is not None:
+                return result
 
     def _after_abandon(self, fut: asyncio.Future[Any], ctx: V8Context) -> None:
         if not fut.cancelled():

@@ -7,6 +7,16 @@ is missing (another mini-racer version) the public ``MiniRacer.call`` is used in
 
 A context that timed out, hit its memory limit, or was changed in a way the prelude cannot undo
 is closed, never reused.
+
+mini-racer runs the microtasks a call queued (promise reactions, ``await``) after it has delivered
+the call's result, outside the call's time limit: an endless chain of them would hold the context,
+and the next call on it (maybe another execution's) would time out. So a call ends only once V8
+has run them all, within the call's time limit. The call wakes an ``Atomics.waitAsync`` waiter of
+its own; V8 resolves it in a task, which it starts only once the microtask queue is empty, and the
+reaction writes the call's number into memory shared with Python (js/core.js ``armMark``).
+Reading that costs no round trip. When the number is late (V8 busy with those microtasks, or
+with a GC task), a task posted to ``__rf.settle`` answers instead: its answer wakes the waiter,
+in a thread or on the event loop, and a call that reaches its deadline first fails as timed out.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 import queue
 import secrets
 import threading
@@ -28,6 +39,9 @@ from py_mini_racer import JSEvalException, JSOOMException, MiniRacer
 
 # payloads below this size travel in an eval'd string literal (one round trip), above it as an argument
 _EVAL_MAX_CHARS = 256 * 1024
+# how long a caller polls the shared number of its call's end before asking V8 with a task (it
+# usually lands within a few µs of the call's result; the task costs a V8 round trip)
+_MARK_SPIN_S = 0.0001
 PRELUDE_FILES = (
     "core.js",
     "guards.js",
@@ -75,7 +89,11 @@ class Call:
     text: str
     deadline: float
     timeout_s: float
+    seq: int = 0
     task: Any = None
+    # the call's own answer once it has arrived, and the settle task if one was posted
+    answer: str | None = None
+    settle: Any = None
 
 
 class _Results(queue.Queue[Any]):
@@ -136,6 +154,8 @@ class V8Context:
         self.broken = False
         # the call whose result nobody has collected yet: the context is not reusable until then
         self.inflight: Call | None = None
+        self._seq = 0
+        self._mark: memoryview | None = None
         self._mr = _new_racer()
         try:
             self._mr.set_hard_memory_limit(limits.memory_bytes)
@@ -143,8 +163,11 @@ class V8Context:
             # every payload carries this key: user code never sees it, so a callback of its that
             # runs between two calls cannot drive the dispatcher (js/core.js RF.lock)
             self._key = secrets.token_hex(16)
-            self._mr.eval(f"__rf.lock('{self._key}')", timeout_sec=30)
+            mark = self._mr.eval(f"__rf.lock('{self._key}')", timeout_sec=30)
             self._direct = self._setup_direct()
+            if self._direct and isinstance(mark, memoryview) and mark.nbytes == 12:
+                # [the last call whose microtasks have all run, the call in flight, unused]
+                self._mark = mark.cast("i")
         except BaseException:
             self._mr.close()
             raise
@@ -162,20 +185,27 @@ class V8Context:
             self._results = _Results()
             object.__setattr__(ctx, "_non_cancelable_mr_task_results_queue", self._results)
         fn = self._mr.eval("__rf.dispatch")
+        settle = self._mr.eval("__rf.settle")
         argv = self._mr.eval("[]")
         argv.append("")  # type: ignore[union-attr]
+        no_args = self._mr.eval("[]")
         self._fn_h = ctx._python_to_value_handle(fn)
+        self._settle_h = ctx._python_to_value_handle(settle)
         self._argv_h = ctx._python_to_value_handle(argv)
+        self._no_args_h = ctx._python_to_value_handle(no_args)
         self._this_h = ctx._python_to_value_handle(None)
         self._zero_h = ctx._python_to_value_handle(0)
-        self._keep: tuple[Any, ...] = (fn, argv)
+        self._keep: tuple[Any, ...] = (fn, settle, argv, no_args)
         return True
 
     def start(self, payload: dict[str, Any], timeout_s: float) -> Call:
         """Post one payload to ``__rf.dispatch``; the call runs on V8's own thread."""
         text = orjson.dumps({**payload, "key": self._key}, default=_json_default).decode()
-        call = Call(text, time.monotonic() + timeout_s, timeout_s)
+        self._seq = self._seq % 0x3FFFFFFF + 1
+        call = Call(text, time.monotonic() + timeout_s, timeout_s, self._seq)
         self.inflight = call
+        if self._mark is not None:
+            self._mark[1] = self._seq  # read by the call (js/core.js armMark)
         if self._direct:
             call.task = self._post(text)
         return call
@@ -191,6 +221,8 @@ class V8Context:
         call = self.inflight
         if call is not None and self._direct and call.task is not None:
             self._c._dll.mr_cancel_task(self._c._ctx, call.task)
+            if call.settle is not None:
+                self._c._dll.mr_cancel_task(self._c._ctx, call.settle)
 
     def result(self, call: Call, wait_s: float) -> dict[str, Any] | None:
         """The call's result if it arrives within ``wait_s`` (and its deadline), else None."""
@@ -250,39 +282,96 @@ class V8Context:
         return c._dll.mr_call_function(c._ctx, self._fn_h.raw, self._this_h.raw, self._argv_h.raw, 0)
 
     def _collect(self, call: Call, wait_s: float | None) -> str | None:
-        remaining = call.deadline - time.monotonic()
+        """The call's answer once V8 has also run the microtasks the call left (None: not
+        within ``wait_s``)."""
+        now = time.monotonic()
+        remaining = call.deadline - now
         if not self._direct:
             if wait_s is not None:
                 return None
-            return self._invoke_public(call.text, max(remaining, 0.001))
-        limit = remaining if wait_s is None else min(wait_s, remaining)
+            return self._invoke_public(call, max(remaining, 0.001))
+        end = now + max(remaining if wait_s is None else min(wait_s, remaining), 0.0)
         c = self._c
-        try:
-            handle = self._results.get(timeout=max(limit, 0.0))
-        except queue.Empty:
+        if call.answer is None:
+            try:
+                handle = self._results.get(timeout=end - now)
+            except queue.Empty:
+                if wait_s is not None and remaining > wait_s:
+                    return None
+                c._dll.mr_cancel_task(c._ctx, call.task)
+                try:
+                    self._results.get(timeout=5)
+                except queue.Empty:
+                    pass
+                raise TimeoutError from None
+            call.answer = _text(c._value_handle_to_python(handle))
+        mark = self._mark
+        if mark is not None and call.settle is None and mark[0] == call.seq:
+            return call.answer  # the usual case: V8 is done already (see _settled)
+        if not self._settled(call, end):
             if wait_s is not None and remaining > wait_s:
                 return None
-            c._dll.mr_cancel_task(c._ctx, call.task)
-            try:
-                self._results.get(timeout=5)
-            except queue.Empty:
-                pass
-            raise TimeoutError from None
-        value = c._value_handle_to_python(handle)
-        if not isinstance(value, str):
-            raise JSEvalException(f"unexpected result {type(value).__name__}")
-        return value
+            # the call is over but its microtasks still run: no task is on, so nothing can be
+            # cancelled; closing the context (it is broken now) is what stops them
+            raise TimeoutError
+        return call.answer
 
-    def _invoke_public(self, text: str, timeout_s: float) -> str:
-        value = self._mr.call("__rf.dispatch", text, timeout_sec=timeout_s)
-        if not isinstance(value, str):
-            raise JSEvalException(f"unexpected result {type(value).__name__}")
-        return value
+    def _settled(self, call: Call, end: float) -> bool:
+        """Whether V8 has run every microtask the call queued: its mark, else a settle task."""
+        c = self._c
+        if call.settle is None:
+            mark = self._mark
+            if mark is not None:
+                stop = min(call.deadline, time.monotonic() + _MARK_SPIN_S)
+                while True:
+                    seen = mark[0]
+                    if seen == call.seq or seen == -call.seq:
+                        if seen < 0:
+                            self.broken = True  # the global object could not be cleaned
+                        return True
+                    if time.monotonic() >= stop:
+                        break
+                    _pause()
+            call.settle = c._dll.mr_call_function(
+                c._ctx, self._settle_h.raw, self._this_h.raw, self._no_args_h.raw, 0
+            )
+        try:
+            handle = self._results.get(timeout=max(end - time.monotonic(), 0.0))
+        except queue.Empty:
+            return False
+        if c._value_handle_to_python(handle) is not True:
+            self.broken = True
+        return True
+
+    def _invoke_public(self, call: Call, timeout_s: float) -> str:
+        answer = _text(self._mr.call("__rf.dispatch", call.text, timeout_sec=timeout_s))
+        left = max(call.deadline - time.monotonic(), 0.001)
+        if self._mr.call("__rf.settle", timeout_sec=left) is not True:
+            self.broken = True
+        return answer
 
     def close(self) -> None:
         self.broken = True
         self._keep = ()
+        self._mark = None  # points into the context's memory
         self._mr.close()
+
+
+_sched_yield = getattr(os, "sched_yield", None)  # not on every platform
+
+
+def _pause() -> None:
+    """Drop the GIL for a moment: V8's thread may be waiting for it to deliver a result."""
+    if _sched_yield is not None:
+        _sched_yield()
+    else:
+        time.sleep(0)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise JSEvalException(f"unexpected result {type(value).__name__}")
+    return value
 
 
 def _json_default(value: Any) -> Any:

@@ -274,7 +274,32 @@
   RF.lock = function (k) {
     if (key !== null) throw new Error('the sandbox is sealed');
     key = String(k);
+    return mark.buffer;
   };
+
+  // ---- the end of a call's aftermath ---------------------------------------------------------
+  // mini-racer runs the microtasks a call queued (promise reactions, await) after it has returned
+  // the call's result, outside its time limit. So each call wakes a waiter of its own: V8 resolves
+  // it in a task, which starts only once the microtask queue is empty, and the reaction writes the
+  // call's number into memory Python reads without a round trip (sandbox.py waits for it within
+  // the call's time limit). Negative: what the microtasks left on the global object could not be
+  // removed. The memory: [the number written, the call's number (set by Python before each call:
+  // in the payload it would defeat V8's code cache), the waiter's cell (always 0)]. Python gets it
+  // once, from RF.lock; user code never sees it.
+  const Atom = G.Atomics, waitAsync = G.Atomics.waitAsync, notify = G.Atomics.notify;
+  const store = G.Atomics.store, apply = Reflect.apply;
+  const mark = new Int32Array(new G.SharedArrayBuffer(12));
+  function armMark() {
+    const seq = mark[1];
+    if (seq <= 0) return;
+    // if this fails, no number is written: Python then asks V8 with a task of its own
+    try {
+      const w = apply(waitAsync, Atom, [mark, 2, 0]);
+      if (!w.async) return;
+      w.value.then(() => apply(store, Atom, [mark, 0, settle() ? seq : -seq]));
+      apply(notify, Atom, [mark, 2]);
+    } catch (_) { /* see above */ }
+  }
   const resetRegExp = /(?:)/;
   // what one call may leave behind for the next: globals, timers, RegExp.$1/lastMatch/input
   function scrub() {
@@ -282,16 +307,23 @@
     resetRegExp.exec('');
     return cleanGlobals();
   }
+  // after a call's microtasks: its clean-up again (unless a Code node run goes on)
+  function settle() {
+    if (active || baseline === null || (RF.codeRunning !== undefined && RF.codeRunning())) return true;
+    return scrub();
+  }
+  RF.settle = settle;
   let active = false;
   RF.dispatch = function (payload) {
     if (active) throw new Error('not available to expressions');
     let text;
     active = true;
-    // whatever a stray microtask of the previous call left behind goes before this call starts
-    if (baseline !== null && !(RF.codeRunning !== undefined && RF.codeRunning())) scrub();
+    // what the previous call's microtasks left behind is gone already: settle() ran after them,
+    // before Python could start this call (armMark, sandbox.py)
     try {
       const p = JSON.parse(payload);
       if (key === null || p === null || p.key !== key) throw new Error('not available to expressions');
+      armMark();
       const op = Object.prototype.hasOwnProperty.call(OPS, p.op) ? OPS[p.op] : undefined;
       const out = op ? op(p) : { err: 'unknown operation' };
       // serialised inside the call: a toJSON or getter of the result is user code, and must

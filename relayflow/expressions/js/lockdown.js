@@ -1,5 +1,6 @@
 // relayflow expression prelude, loaded last: make the context safe to reuse.
-// - remove what expressions have no use for (WebAssembly, Atomics), replace mini-racer's timers,
+// - remove what expressions have no use for (WebAssembly, Atomics, FinalizationRegistry), replace
+//   mini-racer's timers,
 // - freeze every intrinsic reachable from the global object (prototype pollution cannot leak
 //   into the next evaluation), keeping assignments such as obj.toString = f or this.name = 'X'
 //   working on instances,
@@ -9,6 +10,9 @@
 (function (G) {
   const RF = G.__rf;
   delete G.WebAssembly;
+  // a finalizer runs in a task of its own, after the call that registered it has ended: outside
+  // its time limit, and maybe during another execution's call
+  delete G.FinalizationRegistry;
 
   // timers: our own, so that none outlives the call that set it (mini-racer's manager stays
   // unreachable, and so do Atomics, which could schedule wake-ups of their own)
