@@ -24,8 +24,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-import jwt
-
 from relayflow.errors import InputInvalid, Unauthorized
 from relayflow.security.secrets import Keyring, SecretKeyRetired
 
@@ -92,11 +90,15 @@ class AccessTokens:
         kid, key = self._key(None)
         iat = int(now.timestamp())
         claims = {"sub": user_id, "sid": session_id, "iat": iat, "exp": iat + self.ttl_s, "typ": TOKEN_TYPE}
+        import jwt  # PyJWT loads cryptography: at the first login, not at start (S11)
+
         return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid})
 
     def verify(self, token: str, now: datetime) -> AccessClaims:
         """The claims of a token this instance signed and that has not expired; Unauthorized
         otherwise (one message for every reason: a caller learns nothing from it)."""
+        import jwt
+
         refused = Unauthorized("the access token is not valid")
         try:
             header = jwt.get_unverified_header(token)

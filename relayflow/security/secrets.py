@@ -21,18 +21,18 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING
 
 from relayflow.errors import InputInvalid, RelayflowError
+
+if TYPE_CHECKING:  # cryptography is loaded by the first seal or open, not at start (S11)
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PREFIX = "rf1"
 KEY_BYTES = 32
@@ -58,9 +58,11 @@ def key_id(master: bytes) -> str:
     return hashlib.sha256(master).hexdigest()[:8]
 
 
-def _derive(master: bytes) -> AESGCM:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=PURPOSE)
-    return AESGCM(hkdf.derive(master))
+def hkdf_sha256(master: bytes, info: bytes) -> bytes:
+    """RFC 5869 HKDF-SHA256 without salt, 32 bytes (one block): what
+    ``cryptography``'s ``HKDF(SHA256(), 32, salt=None, info)`` derives, in the standard library."""
+    prk = hmac.new(b"\0" * hashlib.sha256().digest_size, master, hashlib.sha256).digest()
+    return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()
 
 
 @dataclass(frozen=True)
@@ -68,9 +70,10 @@ class Keyring:
     """The master keys: ``current`` seals, every key opens what it sealed."""
 
     current: str
-    _ciphers: Mapping[str, AESGCM]
-    # the master keys by key id, for ``derive`` (kept out of repr: they are the secrets)
-    _masters: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    # the master keys by key id (kept out of repr: they are the secrets)
+    _masters: Mapping[str, bytes] = field(repr=False)
+    # the AES-GCM cipher of each key id, made on first use
+    _ciphers: dict[str, AESGCM] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, masters: Sequence[bytes]) -> Keyring:
@@ -80,11 +83,7 @@ class Keyring:
         for master in masters:
             if len(master) != KEY_BYTES:
                 raise InputInvalid(f"an encryption key must be {KEY_BYTES} bytes, not {len(master)}")
-        return cls(
-            key_id(masters[0]),
-            {key_id(m): _derive(m) for m in masters},
-            {key_id(m): bytes(m) for m in masters},
-        )
+        return cls(key_id(masters[0]), {key_id(m): bytes(m) for m in masters})
 
     def derive(self, purpose: bytes, kid: str | None = None) -> tuple[str, bytes]:
         """A 32-byte key for another purpose (HKDF-SHA256 of one master, ``purpose`` as info):
@@ -94,16 +93,28 @@ class Keyring:
         master = self._masters.get(kid)
         if master is None:
             raise SecretKeyRetired(f"key {kid} is not in the keyring")
-        hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose)
-        return kid, hkdf.derive(master)
+        return kid, hkdf_sha256(master, purpose)
+
+    def _cipher(self, kid: str) -> AESGCM | None:
+        cipher = self._ciphers.get(kid)
+        if cipher is None:
+            master = self._masters.get(kid)
+            if master is None:
+                return None
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            cipher = self._ciphers[kid] = AESGCM(hkdf_sha256(master, PURPOSE))
+        return cipher
 
     @property
     def key_ids(self) -> list[str]:
-        return list(self._ciphers)
+        return list(self._masters)
 
     def seal(self, plaintext: bytes, associated: str) -> str:
         nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = self._ciphers[self.current].encrypt(nonce, plaintext, associated.encode())
+        cipher = self._cipher(self.current)
+        assert cipher is not None  # the current key is always in the keyring
+        sealed = cipher.encrypt(nonce, plaintext, associated.encode())
         body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
         return f"{PREFIX}:{self.current}:{body}"
 
@@ -111,11 +122,11 @@ class Keyring:
         prefix, kid, body = _split(value)
         if prefix != PREFIX:
             raise SecretError(f"not a sealed value (format {prefix!r})")
-        cipher = self._ciphers.get(kid)
+        cipher = self._cipher(kid)
         if cipher is None:
             raise SecretKeyRetired(
                 f"the secret was sealed with key {kid}, which is not in the keyring "
-                f"(known: {', '.join(self._ciphers)}); restore that key in {ENV_KEY} to read it"
+                f"(known: {', '.join(self._masters)}); restore that key in {ENV_KEY} to read it"
             )
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
@@ -123,6 +134,8 @@ class Keyring:
             raise SecretTampered("the sealed value is not valid base64") from None
         if len(raw) < NONCE_BYTES + 16:
             raise SecretTampered("the sealed value is too short")
+        from cryptography.exceptions import InvalidTag
+
         try:
             return cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated.encode())
         except InvalidTag:

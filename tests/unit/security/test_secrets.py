@@ -77,3 +77,16 @@ def test_the_environment_key_wins_and_bad_keys_are_refused(tmp_path: Path) -> No
     for bad in ("not base64!", base64.b64encode(b"short").decode(), " , "):
         with pytest.raises(InputInvalid, match=ENV_KEY):
             load_keyring(tmp_path, env={ENV_KEY: bad})
+
+
+def test_the_standard_library_hkdf_derives_what_cryptography_does() -> None:
+    """Keys sealed before the HKDF moved to the standard library (to keep cryptography out of
+    the server's start) still open: both derive the same bytes."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from relayflow.security.secrets import PURPOSE, hkdf_sha256
+
+    for master, info in [(bytes(32), PURPOSE), (bytes(range(32)), b""), (b"\xff" * 32, b"x" * 100)]:
+        expected = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master)
+        assert hkdf_sha256(master, info) == expected
