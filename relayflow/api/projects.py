@@ -224,6 +224,7 @@ async def move_objects(services: ApiServices, source: str, target: str) -> int:
     credentials = await store.credentials([source])
     for credential in credentials:
         await store.set_owner(ObjectKind.CREDENTIAL, credential.id, target)
+    services.workflows_changed()  # credential resolutions cached by the vault are stale now
     return len(workflows) + len(credentials)
 
 

@@ -279,6 +279,9 @@ class ApiServices:
     def workflows_changed(self) -> None:
         if self.parsed is not None:
             self.parsed.clear()
+        if self.credentials is not None:
+            # a workflow that moved project resolves its credentials in the new one at once
+            self.credentials.changed()
         if self.on_workflows_changed is not None:
             self.on_workflows_changed()
 

@@ -382,6 +382,7 @@ async def share_workflow(
         target_id=workflow_id,
         projectIds=wanted,
     )
+    services.workflows_changed()  # the credentials it may use changed with its projects
     return JsonResponse(await owned_json(services, stored))
 
 
@@ -413,4 +414,5 @@ async def transfer_workflow(
         fromProjectId=source,
         toProjectId=target,
     )
+    services.workflows_changed()  # the credentials it may use changed with its projects
     return JsonResponse(await owned_json(services, stored))

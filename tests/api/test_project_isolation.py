@@ -199,6 +199,19 @@ async def _borrow(client: httpx.AsyncClient, sides: tuple[Side, Side]) -> None:
     # the control: A's own credential resolves (the call then fails on its unknown host)
     own = await run(a.credential)
     assert own["status"] == "failed" and own["error"]["code"] != "credential_unavailable"
+    # moved to B (by the instance owner), a workflow resolves its credentials in B at once, though
+    # the vault had just resolved A's credential for it
+    made = await client.post(
+        f"{API}/workflows", params={"projectId": a.project_id}, json=flow(a.credential), headers=a.headers
+    )
+    wf_id = made.json()["id"]
+    warm = await client.post(f"{API}/workflows/{wf_id}/run", json={"wait": True}, headers=a.headers)
+    assert warm.json()["error"]["code"] != "credential_unavailable"
+    moved = await client.put(f"{API}/workflows/{wf_id}/transfer", json={"projectId": b.project_id})
+    assert moved.status_code == 200, moved.text
+    after = await client.post(f"{API}/workflows/{wf_id}/run", json={"wait": True}, headers=b.headers)
+    assert after.status_code == 200, after.text
+    assert after.json()["error"]["code"] == "credential_unavailable"
 
 
 def counter(path: str) -> dict[str, Any]:
