@@ -261,7 +261,12 @@ class V8Context:
             return None
         if self._mr.was_hard_memory_limit_reached():
             self.broken = True
-        result: dict[str, Any] = orjson.loads(raw)
+        try:
+            result: dict[str, Any] = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            # JSON.stringify in V8 nests deeper than orjson reads (1,024 levels)
+            reason = "nests deeper than 1,024 levels" if "depth" in str(exc) else "is not JSON"
+            raise SandboxFailure("crash", f"the result {reason}") from None
         if result.get("poisoned"):
             self.broken = True
         return result
