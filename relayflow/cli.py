@@ -190,6 +190,27 @@ def import_(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
+@app.command("n8n-report")
+def n8n_report(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="A folder of n8n exports, recursively.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable, every failure listed.")] = False,
+    top: Annotated[int, typer.Option("--top", min=0, help="Rows of the missing node types table.")] = 30,
+) -> None:
+    """Check every workflow in a folder without storing anything: how many parse, how many use
+    only implemented node types, the missing node types by frequency. Exit 0 even if some fail."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from relayflow.cli_report import build_report, json_files, render
+
+    files = json_files(folder)
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("checking", total=len(files))
+        report = build_report(files, lambda: bar.advance(task))
+    typer.echo(_dump(report.to_json()) if json_out else render(report, top))
+
+
 @app.command()
 def export(
     ids: Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Workflow ids.")] = None,

@@ -15,6 +15,9 @@ from relayflow.nodes import (
     item_lists,
     limit_node,
     merge_node,
+    mysql_node,
+    postgres_node,
+    redis_node,
     remove_duplicates,
     rename_keys,
     set_node,
@@ -51,6 +54,9 @@ MODULES = (
     execute_workflow,
     wait_node,
     http_request,
+    redis_node,
+    postgres_node,
+    mysql_node,
 )
 
 BUILTIN_SPECS: tuple[NodeSpec, ...] = tuple(spec for module in MODULES for spec in module.SPECS)
