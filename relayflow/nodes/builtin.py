@@ -7,6 +7,7 @@ from relayflow.nodes import (
     code_node,
     crypto_node,
     date_time,
+    email_send,
     execute_workflow,
     filter_node,
     flow,
@@ -14,6 +15,7 @@ from relayflow.nodes import (
     if_node,
     item_lists,
     limit_node,
+    markdown_node,
     merge_node,
     mysql_node,
     postgres_node,
@@ -21,6 +23,7 @@ from relayflow.nodes import (
     remove_duplicates,
     rename_keys,
     set_node,
+    slack_node,
     sort_node,
     split_in_batches,
     split_out,
@@ -28,6 +31,7 @@ from relayflow.nodes import (
     switch_node,
     triggers,
     wait_node,
+    xml_node,
 )
 from relayflow.nodes.spec import NodeSpec
 
@@ -50,6 +54,8 @@ MODULES = (
     item_lists,
     date_time,
     crypto_node,
+    xml_node,
+    markdown_node,
     split_in_batches,
     execute_workflow,
     wait_node,
@@ -57,6 +63,8 @@ MODULES = (
     redis_node,
     postgres_node,
     mysql_node,
+    email_send,
+    slack_node,
 )
 
 BUILTIN_SPECS: tuple[NodeSpec, ...] = tuple(spec for module in MODULES for spec in module.SPECS)
