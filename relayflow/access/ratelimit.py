@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from relayflow.engine.memory import SystemClock
 from relayflow.engine.ports import Clock
-from relayflow.errors import InputInvalid, RateLimited
+from relayflow.errors import RateLimited
+from relayflow.settings import env_int
 
 MAX_ENTRIES = 100_000
 
@@ -37,22 +38,9 @@ class RateLimitSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> RateLimitSettings:
         env = os.environ if env is None else env
         return cls(
-            per_minute=_positive(env, "RELAYFLOW_RATE_LIMIT_PER_MINUTE", cls.per_minute),
-            login_per_minute=_positive(env, "RELAYFLOW_LOGIN_ATTEMPTS_PER_MINUTE", cls.login_per_minute),
+            per_minute=env_int(env, "RELAYFLOW_RATE_LIMIT_PER_MINUTE", cls.per_minute),
+            login_per_minute=env_int(env, "RELAYFLOW_LOGIN_ATTEMPTS_PER_MINUTE", cls.login_per_minute),
         )
-
-
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InputInvalid(f"{name} must be an integer, not {raw!r}") from None
-    if value < 1:
-        raise InputInvalid(f"{name} must be at least 1, not {value}")
-    return value
 
 
 class TokenBuckets:

@@ -24,8 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from relayflow.errors import InputInvalid, Unauthorized
+from relayflow.errors import Unauthorized
 from relayflow.security.secrets import Keyring, SecretKeyRetired
+from relayflow.settings import env_int
 
 PURPOSE = b"relayflow access tokens v1"
 ALGORITHM = "HS256"
@@ -44,22 +45,9 @@ class TokenSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> TokenSettings:
         env = os.environ if env is None else env
         return cls(
-            access_ttl_s=_positive(env, "RELAYFLOW_ACCESS_TOKEN_TTL_S", cls.access_ttl_s),
-            refresh_ttl_s=_positive(env, "RELAYFLOW_REFRESH_TOKEN_TTL_S", cls.refresh_ttl_s),
+            access_ttl_s=env_int(env, "RELAYFLOW_ACCESS_TOKEN_TTL_S", cls.access_ttl_s),
+            refresh_ttl_s=env_int(env, "RELAYFLOW_REFRESH_TOKEN_TTL_S", cls.refresh_ttl_s),
         )
-
-
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InputInvalid(f"{name} must be a whole number of seconds, not {raw!r}") from None
-    if value < 1:
-        raise InputInvalid(f"{name} must be at least 1, not {value}")
-    return value
 
 
 @dataclass(frozen=True)

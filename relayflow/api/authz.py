@@ -224,3 +224,23 @@ async def adopt_at_start(services: ApiServices) -> int:
     import while no server ran) go to the owner's personal project."""
     owner = next((u for u in await services.access.store.users() if u.role is InstanceRole.OWNER), None)
     return 0 if owner is None else await adopt_unowned_workflows(services, owner)
+
+
+async def move_objects(services: ApiServices, source: str, target: str) -> dict[str, int]:
+    """Give every workflow and credential the ``source`` project owns to ``target`` (a project
+    being deleted, or a user's personal one); a share with ``target`` ends, as it would own
+    them. Counts by kind."""
+    store = services.access.store
+    owners = await store.owners_of(ObjectKind.WORKFLOW, await store.visible(ObjectKind.WORKFLOW, [source]))
+    moved = {
+        ObjectKind.WORKFLOW: [wid for wid, owner in owners.items() if owner == source],
+        ObjectKind.CREDENTIAL: [c.id for c in await store.credentials([source])],
+    }
+    for kind, object_ids in moved.items():
+        for object_id in object_ids:
+            await store.set_owner(kind, object_id, target)
+            shares = await store.shares_of(kind, object_id)
+            if target in shares:
+                await store.set_shares(kind, object_id, shares - {target})
+    services.workflows_changed()  # credential resolutions cached by the vault are stale now
+    return {"workflows": len(moved[ObjectKind.WORKFLOW]), "credentials": len(moved[ObjectKind.CREDENTIAL])}

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from relayflow.access.model import (
     Member,
-    ObjectKind,
     Principal,
     Project,
     ProjectKind,
@@ -184,12 +183,12 @@ async def delete_project(
     project = await authz.project_access(services, principal, project_id, ProjectRole.ADMIN)
     team_only(project, "be deleted (it goes with its user)")
     store = services.access.store
-    moved = 0
+    moved: dict[str, int] = {}
     if transferTo is not None:
         if transferTo == project_id:
             raise Conflict("transferTo names the project being deleted")
         await authz.project_access(services, principal, transferTo)
-        moved = await move_objects(services, project_id, transferTo)
+        moved = await authz.move_objects(services, project_id, transferTo)
     elif await store.owned_count(project_id) > 0:
         raise Conflict(
             f"project {project_id!r} still owns workflows or credentials: move them or pass transferTo"
@@ -208,24 +207,6 @@ async def delete_project(
         moved=moved,
     )
     return Response(status_code=204)
-
-
-async def move_objects(services: ApiServices, source: str, target: str) -> int:
-    """Give the source project's workflows and credentials to the target; how many moved."""
-    store = services.access.store
-    reachable = await store.visible(ObjectKind.WORKFLOW, [source])
-    owners = await store.owners_of(ObjectKind.WORKFLOW, reachable)
-    workflows = [wid for wid, owner in owners.items() if owner == source]
-    for workflow_id in workflows:
-        await store.set_owner(ObjectKind.WORKFLOW, workflow_id, target)
-        shares = await store.shares_of(ObjectKind.WORKFLOW, workflow_id)
-        if target in shares:
-            await store.set_shares(ObjectKind.WORKFLOW, workflow_id, shares - {target})
-    credentials = await store.credentials([source])
-    for credential in credentials:
-        await store.set_owner(ObjectKind.CREDENTIAL, credential.id, target)
-    services.workflows_changed()  # credential resolutions cached by the vault are stale now
-    return len(workflows) + len(credentials)
 
 
 # members -----------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from relayflow.metrics import Metrics
 from relayflow.nodes.registry import Registry
 from relayflow.runtime import FileWorkflowLoader, build_engine
 from relayflow.security.secrets import Keyring
+from relayflow.settings import env_int
 from relayflow.store.policy import SavePolicyStore, record_settings
 from relayflow.store.ports import ExecutionQuery, ExecutionStore, WorkflowQuery, WorkflowStore
 from relayflow.store.save_policy import SaveDefaults
@@ -207,17 +208,6 @@ class WorkflowCache:
         return wf
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        raise InputInvalid(f"{name} must be an integer, not {raw!r}") from None
-    if value < 1:
-        raise InputInvalid(f"{name} must be at least 1, not {value}")
-    return value
-
-
 def ephemeral_access() -> AccessService:
     """Users, keys and credentials in memory under a key made for this process (tests, tools);
     the server passes one on its database and its keyring."""
@@ -240,9 +230,9 @@ class ApiServices:
     webhook_responses: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
     # webhook requests admitted but whose execution has not started yet
     admitting: int = 0
-    max_in_flight: int = field(default_factory=lambda: _env_int("RELAYFLOW_MAX_IN_FLIGHT", 256))
+    max_in_flight: int = field(default_factory=lambda: env_int(os.environ, "RELAYFLOW_MAX_IN_FLIGHT", 256))
     max_body_bytes: int = field(
-        default_factory=lambda: _env_int("RELAYFLOW_WEBHOOK_MAX_BODY_BYTES", 16 * 1024 * 1024)
+        default_factory=lambda: env_int(os.environ, "RELAYFLOW_WEBHOOK_MAX_BODY_BYTES", 16 * 1024 * 1024)
     )
 
     # called after a workflow is saved, deleted or (de)activated (server.py: the scheduler's wake)

@@ -17,9 +17,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from relayflow.access.model import ApiKey, InstanceRole, ObjectKind, Principal, Scope, User
+from relayflow.access.model import ApiKey, InstanceRole, Principal, Scope, User
 from relayflow.access.service import API_KEY_PREFIX, user_scopes
 from relayflow.api.auth import EMAIL, NAME, PASSWORD, UserOut, client_ip, user_json
+from relayflow.api.authz import move_objects
 from relayflow.api.deps import NO_NUL, JsonResponse, PathId, Services
 from relayflow.api.schemas import problems
 from relayflow.api.security import CurrentPrincipal, require_scope
@@ -171,20 +172,6 @@ async def update_user(
     return JsonResponse(user_json(updated))
 
 
-async def transfer_objects(services: ApiServices, source: str, target: str) -> dict[str, int]:
-    """Move every workflow and credential ``source`` owns to ``target``; counts by kind."""
-    store = services.access.store
-    candidates = await store.visible(ObjectKind.WORKFLOW, [source])
-    owners = await store.owners_of(ObjectKind.WORKFLOW, candidates)
-    workflows = [oid for oid, pid in owners.items() if pid == source]
-    for workflow_id in workflows:
-        await store.set_owner(ObjectKind.WORKFLOW, workflow_id, target)
-    credentials = await store.credentials([source])
-    for credential in credentials:
-        await store.set_owner(ObjectKind.CREDENTIAL, credential.id, target)
-    return {"workflows": len(workflows), "credentials": len(credentials)}
-
-
 @router.delete("/users/{user_id}", status_code=204, responses=problems(401, 403, 404, 409, 422))
 async def delete_user(
     services: Services,
@@ -219,7 +206,7 @@ async def delete_user(
             )
         if transfer_to == personal or await access.store.get_project(transfer_to) is None:
             raise InputInvalid(f"transferTo: no other project {transfer_to!r}")
-        moved = await transfer_objects(services, personal, transfer_to)
+        moved = await move_objects(services, personal, transfer_to)
     await access.store.delete_user(user_id)
     access.changed()
     services.workflows_changed()

@@ -36,7 +36,6 @@ from relayflow.engine.ports import (
     WorkflowLoader,
 )
 from relayflow.engine.run import ExecutionRecord, ExecutionStatus, NodeRun, NodeRunStatus, Park, Source
-from relayflow.engine.secrets_scrub import SecretSet
 from relayflow.engine.state import Execution, Failure, Pending, Ready, static_data_of
 from relayflow.errors import (
     ExecutionCancelled,
@@ -443,7 +442,7 @@ class Engine:
             outputs = [[{"json": {}}], *outputs[1:]] if outputs else [[{"json": {}}]]
         if ex.secrets is not None:
             # X6: neither the record nor the next nodes see a credential this execution used
-            outputs = _scrub_run(ex.secrets, run, outputs)
+            outputs = ex.secrets.scrub_run(run, outputs)
         run.finished_at = clock.now()
         run.items_out = [len(o) for o in outputs]
         if self.services.save_node_output:
@@ -585,13 +584,6 @@ class Engine:
             self._detach(coro)
             return None
         return await coro
-
-
-def _scrub_run(secrets: SecretSet, run: NodeRun, outputs: NodeOutput) -> NodeOutput:
-    """The run's output, error and captured logs without the execution's secrets (X6)."""
-    run.error = secrets.scrub(run.error)
-    run.logs = secrets.scrub(run.logs)
-    return secrets.scrub(outputs)
 
 
 def _version_of(workflow: Workflow) -> str | None:

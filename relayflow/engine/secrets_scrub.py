@@ -28,6 +28,8 @@ from urllib.parse import quote, quote_plus
 
 import orjson
 
+from relayflow.engine.run import NodeRun
+
 REDACTED = "[redacted]"
 # shorter values are not treated as secrets: redacting them would mangle ordinary data
 MIN_SECRET_CHARS = 4
@@ -203,6 +205,12 @@ class SecretSet:
         if self._scrubber is None:
             self._scrubber = Scrubber(self._secrets)
         return self._scrubber.value(value)
+
+    def scrub_run(self, run: NodeRun, outputs: T) -> T:
+        """The run's output, with its error and captured logs scrubbed in place (X6)."""
+        run.error = self.scrub(run.error)
+        run.logs = self.scrub(run.logs)
+        return self.scrub(outputs)
 
 
 def live_scrubber() -> Scrubber | None:
