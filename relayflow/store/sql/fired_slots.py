@@ -42,7 +42,9 @@ class SqlFiredSlotStore:
     async def claim_many(self, slots: Sequence[Slot]) -> list[bool]:
         keys = [_key(*s) for s in slots]
         won: set[Slot] = set()
-        unique = list(dict.fromkeys(keys))
+        # in key order: two schedulers inserting overlapping batches then take the unique
+        # index's row locks in the same order, so PostgreSQL never sees them deadlock
+        unique = sorted(dict.fromkeys(keys))
         for start in range(0, len(unique), _CHUNK):
             won |= await self._claim_chunk(unique[start : start + _CHUNK])
         answers = []
