@@ -172,6 +172,12 @@ class Conflict(UserError):
     code = "conflict"
 
 
+class PayloadTooLarge(UserError):
+    """A body or file over its size limit: 413."""
+
+    code = "payload_too_large"
+
+
 class Unauthorized(UserError):
     """No credentials, or credentials that do not identify a live user: 401."""
 

@@ -8,9 +8,12 @@ and mode, node runs by node TYPE (never by node or workflow name), webhooks by s
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 EXECUTIONS_TOTAL = "relayflow_executions_total"
 EXECUTION_DURATION = "relayflow_execution_duration_seconds"
@@ -18,6 +21,9 @@ NODE_DURATION = "relayflow_node_duration_seconds"
 WEBHOOK_DURATION = "relayflow_webhook_request_duration_seconds"
 EXECUTIONS_IN_FLIGHT = "relayflow_executions_in_flight"
 BUILD_INFO = "relayflow_build_info"
+# HTTP Request circuit breakers per host (relayflow/http_session.py): 0 closed, 1 open, 2 half-open
+HTTP_CIRCUIT_STATE = "relayflow_http_circuit_state"
+HTTP_CIRCUIT_OPENS = "relayflow_http_circuit_opens"  # a counter: exposed with _total
 
 # the content type of the text exposition format
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -37,6 +43,28 @@ def package_version() -> str:
 def status_class(status: int) -> str:
     """``2xx``, ``4xx``, ...: the bounded label for an HTTP status."""
     return f"{status // 100}xx"
+
+
+class _CircuitCollector(Collector):
+    """The HTTP circuit breakers of this process, read at each scrape (hosts that never failed
+    are not listed)."""
+
+    def collect(self) -> Iterator[Metric]:
+        from relayflow.http_session import circuit_states
+
+        state = GaugeMetricFamily(
+            HTTP_CIRCUIT_STATE,
+            "HTTP circuit breaker per host: 0 closed, 1 open, 2 half-open.",
+            labels=["host"],
+        )
+        opens = CounterMetricFamily(
+            HTTP_CIRCUIT_OPENS, "Times an HTTP circuit breaker opened.", labels=["host"]
+        )
+        for host, (value, count) in sorted(circuit_states().items()):
+            state.add_metric([host], value)
+            opens.add_metric([host], count)
+        yield state
+        yield opens
 
 
 class Metrics:
@@ -65,6 +93,7 @@ class Metrics:
         self._running: dict[str, tuple[str, float]] = {}  # execution id → (mode, start)
         # executions started and not finished, sub-workflows and scheduled runs included
         self.in_flight.set_function(lambda: len(self._running))
+        reg.register(_CircuitCollector())
 
     def execution_started(self, execution_id: str, mode: str) -> None:
         self._running[execution_id] = (mode, time.monotonic())

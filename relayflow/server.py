@@ -25,6 +25,7 @@ import uvicorn
 from relayflow.api import ApiServices, build_services, create_app
 from relayflow.api.headers import CorsSettings
 from relayflow.api.services import start_waits
+from relayflow.binary.filesystem import FilesystemBinaryStore
 from relayflow.errors import InputInvalid, OperationalError, RelayflowError
 from relayflow.http_session import SharedSession
 from relayflow.runtime import SERVER_GC_THRESHOLD, tune_gc
@@ -64,6 +65,8 @@ class ServerSettings:
     # RELAYFLOW_HOME: the encryption key file lives there (relayflow/security/secrets.py);
     # None: relayflow_home() when the server starts
     home: Path | None = None
+    # RELAYFLOW_BINARY_DIR: where binary item data lies; None: $RELAYFLOW_HOME/binary
+    binary_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
@@ -96,6 +99,9 @@ class ServerSettings:
             retention=RetentionSettings.from_env(env),
             save=SaveDefaults.from_env(env),
             home=relayflow_home(env),
+            binary_dir=Path(env["RELAYFLOW_BINARY_DIR"]).expanduser()
+            if env.get("RELAYFLOW_BINARY_DIR")
+            else None,
         )
 
 
@@ -257,8 +263,9 @@ async def serve(settings: ServerSettings) -> None:
         save_defaults=settings.save,
         webhook_registry=hooks,
         access=AccessService(access_store, keyring, tokens=token_settings, limits=limits),
+        binary=FilesystemBinaryStore(settings.binary_dir or (settings.home or relayflow_home()) / "binary"),
     )
-    pruner = Pruner(services.executions, settings.retention)
+    pruner = Pruner(services.executions, settings.retention, janitor=services.janitor)
     scheduler = start_scheduler(services, slots, settings.scheduler)
     parked = await start_waits(services)
     await pruner.start()
@@ -312,6 +319,8 @@ async def close(services: ApiServices, grace_s: float, hurry: asyncio.Event) -> 
     if cancelled:
         log.warning("cancelled %d execution(s) still running after the grace period", cancelled)
     await services.executions.flush()
+    if services.janitor is not None:
+        await services.janitor.close()
     await services.executions.close()
     await services.workflows.close()
     await services.webhook_registry.close()

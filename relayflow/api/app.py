@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from relayflow.api import (
     audit,
     auth,
+    binary_data,
     credentials,
     events,
     executions,
@@ -78,7 +79,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(metrics.router)
     # each straight into the app: a router included without a prefix has its routes built at
     # once to check their paths, and built again on the first request (S11)
-    for module in (workflows, executions, events, node_types, auth, users, audit, projects):
+    for module in (workflows, executions, binary_data, events, node_types, auth, users, audit, projects):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(authenticate)])
     for cred_router in (credentials.router, credentials.types_router):
         app.include_router(cred_router, prefix=API_PREFIX, dependencies=[Depends(authenticate)])

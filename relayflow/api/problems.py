@@ -25,6 +25,7 @@ from relayflow.errors import (
     NotFound,
     OperationalError,
     ParameterInvalid,
+    PayloadTooLarge,
     RateLimited,
     RelayflowError,
     Unauthorized,
@@ -76,6 +77,8 @@ def status_for(exc: RelayflowError) -> int:
         return 403
     if isinstance(exc, RateLimited):
         return 429
+    if isinstance(exc, PayloadTooLarge):
+        return 413
     if isinstance(exc, (WorkflowInvalid, ParameterInvalid, InputInvalid)):
         return 422
     if isinstance(exc, UserError):

@@ -16,6 +16,7 @@ from relayflow.access.memory import MemoryAccessStore
 from relayflow.access.model import User
 from relayflow.access.service import AccessService
 from relayflow.api.event_hub import EventHub
+from relayflow.binary.cleanup import BinaryJanitor
 from relayflow.credentials.service import CredentialService
 from relayflow.credentials.vault import StoreCredentialVault
 from relayflow.engine.executor import Engine
@@ -241,6 +242,8 @@ class ApiServices:
     timers: WaitTimers | None = None
     # parsed workflows by version (resumed executions use it)
     parsed: WorkflowCache | None = None
+    # deletes binary data whose execution is gone (relayflow/binary/cleanup.py)
+    janitor: BinaryJanitor | None = None
     # which workflow holds each webhook (method, path): the rule across processes (the route
     # table above is this process's copy); the server puts the database's here
     webhook_registry: WebhookRegistry = field(default_factory=MemoryWebhookRegistry)
@@ -316,6 +319,8 @@ def build_services(
         workflows=StoreWorkflowLoader(workflows, registry),
         **engine_overrides,
     )
+    janitor = BinaryJanitor(engine.services.binary, executions)
+    executions.on_discard = janitor.discarded
     services = ApiServices(
         workflows=workflows,
         executions=executions,
@@ -324,6 +329,7 @@ def build_services(
         webhook_responses=responses,
         parsed=WorkflowCache(workflows, registry),
         credentials=credentials,
+        janitor=janitor,
     )
     if webhook_registry is not None:
         services.webhook_registry = webhook_registry

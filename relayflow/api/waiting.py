@@ -61,7 +61,9 @@ async def _resume(
         if isinstance(checked, Response):
             return checked
         granted = checked
-    payload = await read_payload(request, services, (guard, granted) if guard is not None else None)
+    payload = await read_payload(
+        request, services, (guard, granted) if guard is not None else None, execution_id=execution_id
+    )
     if isinstance(payload, Response):
         return payload
     body, uploads = payload
@@ -98,7 +100,7 @@ async def _resume(
             raise NotFound(f"the workflow of execution {execution_id!r} no longer exists")
         if params.responseMode == "onReceived":
             return answer_received(params)
-        return await answer_execution(params, task, slot)
+        return await answer_execution(params, task, slot, services.engine.services.binary)
     finally:
         services.webhook_responses.pop(execution_id, None)
 

@@ -19,12 +19,21 @@ from typing import Any
 
 import orjson
 from fastapi import Response
+from starlette.responses import StreamingResponse
 
+from relayflow.api.headers import SANDBOX_CSP
 from relayflow.api.problems import problem
+from relayflow.engine.binary import DEFAULT_MIME, inline_bytes, key_of
+from relayflow.engine.ports import BinaryStore
 from relayflow.engine.run import ExecutionRecord, ExecutionStatus
+from relayflow.errors import NotFound
 from relayflow.nodes.triggers import WebhookAnswer, WebhookParams
 
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+# binary answers may be anything (HTML, SVG): a browser that opens one runs no script (X11)
+BINARY_HEADERS = {**NOSNIFF, "Content-Security-Policy": SANDBOX_CSP}
+# binary answers up to this size are read whole (once) and sent as one body; larger ones stream
+WHOLE_BYTES = 8 << 20
 STARTED = {"message": "Workflow was started"}
 
 
@@ -49,8 +58,10 @@ def _media(headers: dict[str, str], default: str) -> str:
     return media
 
 
-def render(answer: WebhookAnswer) -> Response:
+def render(answer: WebhookAnswer, binary: BinaryStore | None = None) -> Response:
     headers = {**answer.headers, **NOSNIFF}
+    if answer.kind == "binary":
+        return binary_response(answer.status, headers, answer.body, binary)
     if answer.kind == "empty":
         return Response(status_code=answer.status, headers=headers)
     if answer.kind == "text":
@@ -59,6 +70,62 @@ def render(answer: WebhookAnswer) -> Response:
     media = _media(headers, "application/json")
     body = orjson.dumps(answer.body, default=str)
     return Response(body, status_code=answer.status, headers=headers, media_type=media)
+
+
+def binary_response(status: int, headers: dict[str, str], entry: Any, store: BinaryStore | None) -> Response:
+    """A binary entry as the body, streamed from the store in chunks (never read whole)."""
+    if not isinstance(entry, dict):
+        return problem(500, "workflow_error", "the binary data to answer with is not an object")
+    media = _media(headers, str(entry.get("mimeType") or DEFAULT_MIME))
+    headers = {**headers, **BINARY_HEADERS}
+    key = key_of(entry)
+    if key is None:
+        try:
+            data = inline_bytes(entry)
+        except ValueError as exc:
+            return problem(500, "workflow_error", f"the binary data to answer with is invalid: {exc}")
+        return Response(data, status_code=status, headers=headers, media_type=media)
+    if store is None:
+        return problem(500, "workflow_error", "binary data is not available here")
+    size = entry.get("bytes")
+    path = store.local_path(key)
+    if path is not None:
+        size = path.stat().st_size
+    if isinstance(size, int) and size <= WHOLE_BYTES:
+        return WholeBinary(store, key, status_code=status, headers=headers, media_type=media)
+    if isinstance(size, int):
+        headers["Content-Length"] = str(size)
+    return StreamingResponse(_chunks(store, key), status_code=status, headers=headers, media_type=media)
+
+
+class WholeBinary(Response):
+    """Binary data read once and sent as one body when the answer is sent: for files small
+    enough, cheaper than a stream's task and per-chunk sends (S8)."""
+
+    def __init__(self, store: BinaryStore, key: str, **kwargs: Any) -> None:
+        super().__init__(b"", **kwargs)
+        self.store = store
+        self.key = key
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            self.body = await self.store.read_bytes(self.key)
+        except NotFound:  # deleted meanwhile
+            await problem(500, "workflow_error", "the binary data to answer with was deleted")(
+                scope, receive, send
+            )
+            return
+        length = (b"content-length", str(len(self.body)).encode())
+        self.raw_headers = [h for h in self.raw_headers if h[0] != b"content-length"] + [length]
+        await super().__call__(scope, receive, send)
+
+
+async def _chunks(store: BinaryStore, key: str) -> Any:
+    try:
+        async for chunk in store.read(key):
+            yield chunk
+    except NotFound:  # deleted meanwhile: the answer ends short (the status is already sent)
+        return
 
 
 def answer_received(params: WebhookParams) -> Response:
@@ -80,7 +147,9 @@ def _last_items(record: ExecutionRecord) -> list[dict[str, Any]]:
     return list(output[0]) if output else []
 
 
-def answer_last_node(params: WebhookParams, record: ExecutionRecord) -> Response:
+def answer_last_node(
+    params: WebhookParams, record: ExecutionRecord, binary: BinaryStore | None = None
+) -> Response:
     if record.status != ExecutionStatus.SUCCEEDED:
         error = record.error or {}
         node = error.get("node")
@@ -93,19 +162,31 @@ def answer_last_node(params: WebhookParams, record: ExecutionRecord) -> Response
         return render(WebhookAnswer(status, headers, None, "empty"))
     if params.responseData == "allEntries":
         return render(WebhookAnswer(status, headers, [it.get("json", {}) for it in items], "json"))
+    if params.responseData == "firstEntryBinary":
+        entries = items[0].get("binary") if items else None
+        entry = entries.get(params.options.responsePropertyName) if isinstance(entries, dict) else None
+        if not isinstance(entry, dict):
+            detail = (
+                f"the last node's first item has no binary property {params.options.responsePropertyName!r}"
+            )
+            return problem(500, "workflow_error", detail, executionId=record.id)
+        return binary_response(status, headers, entry, binary)
     first = items[0].get("json", {}) if items else {}
     return render(WebhookAnswer(status, headers, first, "json"))
 
 
 async def answer_execution(
-    params: WebhookParams, task: asyncio.Task[ExecutionRecord], slot: asyncio.Future[Any] | None
+    params: WebhookParams,
+    task: asyncio.Task[ExecutionRecord],
+    slot: asyncio.Future[Any] | None,
+    binary: BinaryStore | None = None,
 ) -> Response:
     """Wait (shielded: a client that leaves does not cancel the execution) for the answer."""
     if slot is None:
-        return answer_last_node(params, await asyncio.shield(task))
+        return answer_last_node(params, await asyncio.shield(task), binary)
     waited: set[asyncio.Future[Any]] = {task, slot}
     await asyncio.shield(asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED))
     if slot is not None and slot.done() and not slot.cancelled():
         answer: WebhookAnswer = slot.result()
-        return render(answer)
-    return answer_last_node(params, task.result())
+        return render(answer, binary)
+    return answer_last_node(params, task.result(), binary)

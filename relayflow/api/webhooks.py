@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from relayflow.api.services import ApiServices
 from relayflow.api.webhook_answers import NOSNIFF, answer_execution, answer_received
 from relayflow.api.webhook_auth import WebhookGuard
 from relayflow.api.webhook_routes import ParsedWorkflow, load_routes
+from relayflow.engine.binary import BinaryData
 from relayflow.engine.items import Item
 from relayflow.errors import InputInvalid, NotFound, RelayflowError
 from relayflow.nodes.triggers import WebhookParams
@@ -140,7 +141,15 @@ async def _serve(
         if isinstance(checked, Response):
             return checked
         granted = checked
-    payload = await read_payload(request, services, (guard, granted) if guard is not None else None)
+    params: WebhookParams = reg.options["params"]
+    execution_id = uuid.uuid4().hex
+    payload = await read_payload(
+        request,
+        services,
+        (guard, granted) if guard is not None else None,
+        execution_id=execution_id,
+        binary_property=binary_property(params, request.headers.get("content-type", "")),
+    )
     if isinstance(payload, Response):
         return payload
     if listener.one_shot:
@@ -158,8 +167,7 @@ async def _serve(
         mode=listener.item_mode,
     )
     wf = await _workflow(services, reg, listener)
-    params: WebhookParams = reg.options["params"]
-    return await _run(services, admission, (wf, reg.node, params, listener.mode), item)
+    return await _run(services, admission, (wf, reg.node, params, listener.mode), item, execution_id)
 
 
 async def _workflow(services: ApiServices, reg: Registration, listener: Listener) -> Workflow:
@@ -177,10 +185,13 @@ async def _workflow(services: ApiServices, reg: Registration, listener: Listener
 
 
 async def _run(
-    services: ApiServices, admission: Admission, target: tuple[Workflow, str, WebhookParams, str], item: Item
+    services: ApiServices,
+    admission: Admission,
+    target: tuple[Workflow, str, WebhookParams, str],
+    item: Item,
+    execution_id: str,
 ) -> Response:
     wf, node, params, mode = target
-    execution_id = uuid.uuid4().hex
     slot: asyncio.Future[Any] | None = None
     if params.responseMode == "responseNode":
         slot = asyncio.get_running_loop().create_future()
@@ -195,7 +206,7 @@ async def _run(
             admission.release()
         if params.responseMode == "onReceived":
             return answer_received(params)
-        return await answer_execution(params, task, slot)
+        return await answer_execution(params, task, slot, services.engine.services.binary)
     finally:
         services.webhook_responses.pop(execution_id, None)
 
@@ -228,49 +239,124 @@ def overloaded(request: Request, services: ApiServices) -> Response | None:
 
 
 async def read_payload(
-    request: Request, services: ApiServices, guard: tuple[WebhookGuard, dict[str, Any]] | None = None
+    request: Request,
+    services: ApiServices,
+    guard: tuple[WebhookGuard, dict[str, Any]] | None = None,
+    *,
+    execution_id: str,
+    binary_property: str | None = None,
 ) -> tuple[Any, list[Upload]] | Response:
     """The decoded body and uploaded files, or the 413 answer when the body is over the limit
-    (or the 401 when ``guard``, with the credential it granted, refuses the body's signature)."""
+    (or the 401 when ``guard``, with the credential it granted, refuses the body's signature).
+
+    Files (multipart parts, and the whole body when ``binary_property`` names where it goes)
+    are streamed into the binary store under ``execution_id``, never held whole in memory;
+    a signed body is read whole first (its signature covers the bytes)."""
+    limit = services.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    ctype = request.headers.get("content-type", "")
+    store = BinaryData(services.engine.services.binary, execution_id)
     try:
-        raw = await _read_body(request, services.max_body_bytes)
+        if declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge
+        if guard is None:
+            source: AsyncGenerator[bytes, None] = _limited(request.stream(), limit)
+        else:
+            raw = await _read_all(request.stream(), limit)
+            refused = guard[0].check_body(request, raw, guard[1])
+            if refused is not None:
+                return refused
+            source = _replay(raw)
+        if ctype.lower().startswith("multipart/form-data"):
+            return await _multipart(request, source, store)
+        if binary_property is not None:
+            entry = await store.put(
+                source, file_name=_disposition_name(request), mime_type=_media_type(ctype)
+            )
+            return {}, [Upload(binary_property, entry.get("fileName"), entry["mimeType"], b"", entry)]
+        return decode_body(ctype, await _read_all(source, limit)), []
     except BodyTooLarge:
-        limit = services.max_body_bytes
         return problem(
             413, "payload_too_large", f"the body is larger than {limit} bytes", instance=request.url.path
         )
-    if guard is not None:
-        refused = guard[0].check_body(request, raw, guard[1])
-        if refused is not None:
-            return refused
-    return await _decode(request, raw)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
+def binary_property(params: WebhookParams, content_type: str) -> str | None:
+    """Where a Webhook node puts the whole body as binary data: the ``binaryPropertyName`` when
+    its ``binaryData`` (v1) or ``rawBody`` option is on, ``data`` for a body that is not text
+    (images, PDF, archives, octet streams); None: the body is decoded into ``body``."""
+    opts = params.options
+    if opts.binaryData or opts.rawBody:
+        return opts.binaryPropertyName or "data"
+    media = _media_type(content_type)
+    if media.startswith("multipart/") or not media or is_textual(media):
+        return None
+    return "data"
+
+
+def is_textual(media: str) -> bool:
+    return media.startswith("text/") or media in _TEXTUAL or media.endswith(("+json", "+xml"))
+
+
+_TEXTUAL = frozenset(
+    {
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "application/xml",
+        "application/javascript",
+        "application/graphql",
+        "application/x-ndjson",
+        "application/csp-report",
+    }
+)
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _disposition_name(request: Request) -> str | None:
+    """The file name a ``Content-Disposition`` request header gives, without any path."""
+    header = request.headers.get("content-disposition", "")
+    for part in header.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "filename" and value:
+            name = value.strip().strip('"').replace("\\", "/").rsplit("/", 1)[-1]
+            return name or None
+    return None
+
+
+async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if chunk:
+            yield chunk
+
+
+async def _read_all(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    parts = [chunk async for chunk in _limited(chunks, limit)]
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 async def _replay(raw: bytes) -> AsyncGenerator[bytes, None]:
     yield raw
 
 
-async def _decode(request: Request, raw: bytes) -> tuple[Any, list[Upload]]:
-    """The ``body`` field and the uploaded files: multipart through Starlette's parser."""
-    ctype = request.headers.get("content-type", "")
-    if not ctype.lower().startswith("multipart/form-data"):
-        return decode_body(ctype, raw), []
+async def _file_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(1 << 20):
+        yield chunk
+
+
+async def _multipart(
+    request: Request, source: AsyncGenerator[bytes, None], store: BinaryData
+) -> tuple[Any, list[Upload]]:
+    """The ``body`` fields and the uploaded files: Starlette's parser spools each file (to disk
+    past 1 MiB), then it is copied into the binary store in chunks."""
     try:
-        form = await MultiPartParser(request.headers, _replay(raw), max_part_size=len(raw) + 1).parse()
+        form = await MultiPartParser(request.headers, source, max_part_size=1 << 20).parse()
     except MultiPartException as exc:
         raise InputInvalid(f"the multipart body is invalid: {exc.message}") from exc
     fields: dict[str, Any] = {}
@@ -278,8 +364,9 @@ async def _decode(request: Request, raw: bytes) -> tuple[Any, list[Upload]]:
     try:
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
-                data = await value.read()
-                uploads.append(Upload(key, value.filename, value.content_type or "", data))
+                mime = value.content_type or ""
+                entry = await store.put(_file_chunks(value), file_name=value.filename, mime_type=mime or None)
+                uploads.append(Upload(key, value.filename, entry["mimeType"], b"", entry))
             elif key in fields:
                 prev = fields[key]
                 fields[key] = [*prev, value] if isinstance(prev, list) else [prev, value]

@@ -38,6 +38,7 @@ from relayflow.credentials.types import (
     CredentialType,
     check_fields,
     get_type,
+    is_oauth2,
     merge,
     redact,
     require_type,
@@ -347,8 +348,8 @@ class CredentialService:
         if not principal.can_write():
             raise Forbidden("connecting a credential needs an API key with the write scope")
         seen = await self.editable(principal, credential_id)
-        if seen.credential.type != OAUTH2:
-            raise InputInvalid(f"credential {credential_id!r} is not an {OAUTH2} credential")
+        if not is_oauth2(seen.credential.type):
+            raise InputInvalid(f"credential {credential_id!r} is not an OAuth2 credential")
         fields = self.open(seen.credential)
         if fields.get("grantType") != "authorizationCode":
             raise InputInvalid("grantType: only an authorizationCode credential is authorized in a browser")
@@ -412,7 +413,7 @@ class CredentialService:
         """The fields a node gets: an OAuth2 credential's access token is fetched or refreshed
         first when it is missing or about to expire (and the new one stored)."""
         fields = self.open(cred)
-        if cred.type != OAUTH2 or not oauth2.expired(fields.get("oauthTokenData")):
+        if not is_oauth2(cred.type) or not oauth2.expired(fields.get("oauthTokenData")):
             return fields
         lock = self._refreshing.setdefault(cred.id, asyncio.Lock())
         async with lock:

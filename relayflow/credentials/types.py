@@ -86,6 +86,9 @@ def _secret(name: str, display: str, *, required: bool = True) -> CredentialFiel
     return CredentialField(name, display, "string", required=required, secret=True)
 
 
+# the bot scopes a slackOAuth2Api credential asks for unless told otherwise (post, update, upload)
+SLACK_SCOPES = "chat:write,chat:write.public,files:write,channels:read,groups:read,users:read"
+
 _TYPES: tuple[CredentialType, ...] = (
     CredentialType(
         "httpBasicAuth",
@@ -193,6 +196,41 @@ _TYPES: tuple[CredentialType, ...] = (
         ),
         testers.slack,
     ),
+    # Slack's OAuth v2 app install: the bot token (top-level access_token of oauth.v2.access) is
+    # what the Slack node sends; baseUrl lets tests and proxies stand in for slack.com/api
+    CredentialType(
+        "slackOAuth2Api",
+        "Slack OAuth2 API",
+        (
+            _f(
+                "grantType",
+                "Grant type",
+                "options",
+                default="authorizationCode",
+                options=("authorizationCode",),
+            ),
+            _f("authUrl", "Authorization URL", default="https://slack.com/oauth/v2/authorize"),
+            _f(
+                "accessTokenUrl",
+                "Access token URL",
+                required=True,
+                default="https://slack.com/api/oauth.v2.access",
+            ),
+            _f("clientId", "Client ID", required=True),
+            _secret("clientSecret", "Client secret"),
+            _f("scope", "Bot scopes", default=SLACK_SCOPES),
+            _f(
+                "authentication",
+                "Send client credentials",
+                "options",
+                default="body",
+                options=("header", "body"),
+            ),
+            _f("baseUrl", "API base URL", default="https://slack.com/api"),
+            CredentialField("oauthTokenData", "Token data", "json", secret=True),
+        ),
+        testers.oauth2,
+    ),
     CredentialType(
         "webhookSignature",
         "Webhook signature secret",
@@ -210,6 +248,13 @@ def credential_types() -> list[CredentialType]:
 
 def get_type(name: str) -> CredentialType | None:
     return _REGISTRY.get(name)
+
+
+def is_oauth2(name: str) -> bool:
+    """Whether credentials of this type hold OAuth2 tokens that relayflow fetches and refreshes
+    (``oAuth2Api`` and the predefined ones such as ``slackOAuth2Api``)."""
+    found = _REGISTRY.get(name)
+    return found is not None and found.field_named("oauthTokenData") is not None
 
 
 def require_type(name: str) -> CredentialType:

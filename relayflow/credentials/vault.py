@@ -24,7 +24,8 @@ import orjson
 
 from relayflow.access.model import ObjectKind, StoredCredential
 from relayflow.credentials import oauth2
-from relayflow.credentials.service import OAUTH2, CredentialService
+from relayflow.credentials.service import CredentialService
+from relayflow.credentials.types import is_oauth2
 from relayflow.errors import CredentialUnavailable
 from relayflow.security.secrets import SecretError
 
@@ -61,7 +62,7 @@ class StoreCredentialVault:
         hit = self._cache.get(key)
         if hit is not None and hit[0] == self.service.generation and time.monotonic() - hit[1] < self.ttl_s:
             data: dict[str, Any] = orjson.loads(hit[3])
-            if type_ != OAUTH2 or not oauth2.expired(data.get("oauthTokenData")):
+            if not is_oauth2(type_) or not oauth2.expired(data.get("oauthTokenData")):
                 return data
         generation = self.service.generation
         cred = await self._resolve(type_, cid, name, workflow_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Mapping, Sequence
@@ -10,11 +11,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import BaseModel
 
+from relayflow.engine.binary import BinaryData
 from relayflow.engine.expression import ExpressionEngine, ExpressionScope
 from relayflow.engine.items import Item, Items
 from relayflow.engine.params import ParamPlan, Path
 from relayflow.engine.run import Park
-from relayflow.errors import CredentialUnavailable, NodeError, RelayflowError
+from relayflow.errors import CredentialUnavailable, ExpressionError, NodeError, RelayflowError
 
 if TYPE_CHECKING:
     from relayflow.engine.run import ExecutionRecord
@@ -93,6 +95,29 @@ class NodeContext:
         """Evaluated expression values per parameter path, one per item (hot-path nodes)."""
         return await self._plan.columns(self._scope, len(self.input(0)))
 
+    async def evaluate(
+        self,
+        value: Any,
+        index: int = 0,
+        variables: Mapping[str, Any] | None = None,
+        parameter: str | None = None,
+    ) -> Any:
+        """A deferred parameter value (``NodeSpec.deferred_params``) for item ``index``: an
+        ``=`` expression is evaluated with ``variables`` added (``$response``... see
+        ``ExpressionScope.extra``); any other value is returned as it is. ``parameter`` names
+        it in errors."""
+        if not isinstance(value, str) or not value.startswith("="):
+            return value
+        body = value[1:]
+        if "{{" not in body:
+            return body
+        scope = dataclasses.replace(self._scope, extra=dict(variables or {}))
+        try:
+            (result,) = await self.expressions.evaluate(self.expressions.compile(body), scope, [index])
+        except ExpressionError as exc:
+            raise exc.located(node=self.node_name, parameter=parameter) from None
+        return result
+
     @property
     def expressions(self) -> ExpressionEngine:
         engine = self._execution.engine.expressions
@@ -113,6 +138,11 @@ class NodeContext:
     def static_data(self) -> dict[str, Any]:
         """The workflow's static data (``$getWorkflowStaticData('global')``)."""
         return self._execution.static_data
+
+    @property
+    def binary(self) -> BinaryData:
+        """Binary item data of this execution (``relayflow.engine.binary``)."""
+        return BinaryData(self._execution.engine.services.binary, self.execution_id, self.node_name)
 
     # credentials --------------------------------------------------------------------------------
     async def credentials(self, type_: str) -> dict[str, Any]:

@@ -26,8 +26,10 @@ from relayflow.engine.error_workflow import run_error_workflow
 from relayflow.engine.expression import ExpressionEngine, NodeRunView
 from relayflow.engine.graph import Graph, GraphNode, build_graph
 from relayflow.engine.items import Items, NodeOutput, normalize_items
+from relayflow.engine.memory import MemoryBinaryStore
 from relayflow.engine.outputs import concat, error_dict, input_width, normalize_outputs, output_width
 from relayflow.engine.ports import (
+    BinaryStore,
     Clock,
     CredentialVault,
     EventSink,
@@ -111,6 +113,8 @@ class EngineServices:
     wait_park_after_s: float = 1.0
     # keeps the static data that production (not manual) executions change; None: not kept
     static_data: StaticDataStore | None = None
+    # where binary item data lies (the server's is on disk under RELAYFLOW_HOME)
+    binary: BinaryStore = field(default_factory=MemoryBinaryStore)
 
 
 class Engine:

@@ -47,6 +47,9 @@ class ExpressionScope:
     node_state: dict[str, dict[str, Any]] = field(default_factory=dict)
     # item index -> (node name, item) resolver for $('Node').item; filled by the engine
     paired: Callable[[str, int], Item | None] | None = None
+    # values of the variables a node adds for its own deferred parameters (``NodeContext.evaluate``):
+    # ``$response``, ``$request``, ``$pageCount`` (HTTP Request pagination); absent: undefined
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def item_json(self, index: int) -> dict[str, Any]:
         if 0 <= index < len(self.items):

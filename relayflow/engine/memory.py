@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from relayflow.engine.run import ExecutionRecord, NodeRun
+from relayflow.errors import NotFound, PayloadTooLarge
 
 
 class SystemClock:
@@ -83,3 +85,67 @@ class MemoryEventSink:
 
     def names(self) -> list[str]:
         return [e for e, _ in self.events]
+
+
+CHUNK = 1 << 20
+
+
+class MemoryBinaryStore:
+    """Binary data in a dict: the default of ``relayflow run`` and the unit-test fake. The
+    server keeps binary data on disk (``relayflow.binary.FilesystemBinaryStore``)."""
+
+    mode = "memory"
+
+    def __init__(self) -> None:
+        self._data: dict[str, bytes] = {}
+
+    def _get(self, key: str) -> bytes:
+        try:
+            return self._data[key]
+        except KeyError:
+            raise NotFound(f"binary data {key!r} does not exist (or was deleted)") from None
+
+    async def write(self, key: str, chunks: AsyncIterable[bytes], *, limit: int | None = None) -> int:
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in chunks:
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise PayloadTooLarge(f"the binary data is larger than {limit} bytes")
+            parts.append(chunk)
+        self._data[key] = b"".join(parts)
+        return size
+
+    async def write_bytes(self, key: str, data: bytes) -> int:
+        self._data[key] = bytes(data)
+        return len(data)
+
+    async def read(self, key: str) -> AsyncIterator[bytes]:
+        data = self._get(key)
+        for start in range(0, len(data), CHUNK):
+            yield data[start : start + CHUNK]
+
+    async def read_bytes(self, key: str) -> bytes:
+        return self._get(key)
+
+    async def size(self, key: str) -> int:
+        return len(self._get(key))
+
+    async def import_file(self, key: str, path: Path) -> int:
+        return await self.write_bytes(key, await asyncio.to_thread(path.read_bytes))
+
+    async def export_file(self, key: str, path: Path) -> int:
+        data = self._get(key)
+        await asyncio.to_thread(path.write_bytes, data)
+        return len(data)
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+    async def delete_execution(self, execution_id: str) -> None:
+        prefix = f"{execution_id}/"
+        for key in [k for k in self._data if k.startswith(prefix)]:
+            del self._data[key]
+
+    def keys(self) -> list[str]:
+        return list(self._data)

@@ -21,8 +21,11 @@ def is_expression(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("=")
 
 
-def _walk(value: Any, path: Path, found: list[tuple[Path, str]]) -> Any:
-    """Collect expression strings; return ``value`` with ``=literal`` strings (no ``{{``) unwrapped."""
+def _walk(value: Any, path: Path, found: list[tuple[Path, str]], keep: frozenset[Path] = frozenset()) -> Any:
+    """Collect expression strings; return ``value`` with ``=literal`` strings (no ``{{``) unwrapped.
+    Subtrees at the ``keep`` paths are left as they are (the node evaluates them itself)."""
+    if path in keep:
+        return value
     if isinstance(value, str):
         if value.startswith("="):
             body = value[1:]
@@ -32,9 +35,9 @@ def _walk(value: Any, path: Path, found: list[tuple[Path, str]]) -> Any:
             return body
         return value
     if isinstance(value, dict):
-        return {k: _walk(v, (*path, k), found) for k, v in value.items()}
+        return {k: _walk(v, (*path, k), found, keep) for k, v in value.items()}
     if isinstance(value, list):
-        return [_walk(v, (*path, i), found) for i, v in enumerate(value)]
+        return [_walk(v, (*path, i), found, keep) for i, v in enumerate(value)]
     return value
 
 
@@ -63,13 +66,19 @@ class ParamPlan:
     """One node's parameters, prepared once per execution."""
 
     def __init__(
-        self, node: str, raw: dict[str, Any], model: type[BaseModel], engine: ExpressionEngine | None
+        self,
+        node: str,
+        raw: dict[str, Any],
+        model: type[BaseModel],
+        engine: ExpressionEngine | None,
+        deferred: Sequence[Path] = (),
     ):
         self.node = node
         self.model = model
         self.engine = engine
         found: list[tuple[Path, str]] = []
-        self.raw: dict[str, Any] = _walk(raw, (), found)
+        # deferred paths keep their expressions: the node evaluates them (NodeContext.evaluate)
+        self.raw: dict[str, Any] = _walk(raw, (), found, frozenset(deferred))
         self.expressions: list[tuple[Path, Compiled]] = []
         for path, body in found:
             if engine is None:

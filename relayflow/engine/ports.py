@@ -6,8 +6,9 @@ implementations of these protocols; ``relayflow.engine.memory`` has the in-memor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from relayflow.engine.run import ExecutionRecord, NodeRun
@@ -63,3 +64,37 @@ class CredentialVault(Protocol):
     async def get(
         self, type_: str, ref: Mapping[str, Any], *, workflow_id: str | None = None
     ) -> dict[str, Any]: ...
+
+
+class BinaryStore(Protocol):
+    """The bytes of binary item data, kept out of the items. Keys are ``<execution id>/<name>``
+    (made by ``relayflow.engine.binary``); items carry the key in their binary entry's ``id``.
+    Unknown keys raise ``relayflow.errors.NotFound``."""
+
+    # what binary entries' ``data`` field says: "filesystem-v2" (n8n's word) or "memory"
+    mode: str
+
+    async def write(self, key: str, chunks: AsyncIterable[bytes], *, limit: int | None = None) -> int:
+        """Store the chunks under ``key``; the size in bytes. Over ``limit`` bytes: nothing is
+        kept and ``relayflow.errors.PayloadTooLarge`` is raised."""
+
+    async def write_bytes(self, key: str, data: bytes) -> int: ...
+
+    def read(self, key: str) -> AsyncIterator[bytes]:
+        """The bytes in chunks (about 1 MiB each), never the whole at once."""
+
+    async def read_bytes(self, key: str) -> bytes: ...
+
+    async def size(self, key: str) -> int: ...
+
+    async def import_file(self, key: str, path: Path) -> int:
+        """Copy a local file in (streamed); its size."""
+
+    async def export_file(self, key: str, path: Path) -> int:
+        """Copy the bytes out to a local file (streamed); the size."""
+
+    def local_path(self, key: str) -> Path | None:
+        """Where the bytes lie on this machine's disk (to serve them with sendfile), or None."""
+
+    async def delete_execution(self, execution_id: str) -> None:
+        """Drop every key of an execution (when its record is deleted or not kept)."""

@@ -159,7 +159,8 @@ class Execution:
         plan = g.plan
         if plan is None:
             raw = g.resolved.parameters(g.node.parameters)
-            plan = ParamPlan(g.name, raw, g.resolved.spec.params, self.engine.services.expressions)
+            spec = g.resolved.spec
+            plan = ParamPlan(g.name, raw, spec.params, self.engine.services.expressions, spec.deferred_params)
             g.plan = plan
         assert isinstance(plan, ParamPlan)
         return plan

@@ -69,6 +69,7 @@ def meta(scope: ExpressionScope, needs: Needs) -> dict[str, Any]:
         "staticData": (scope.static_data if scope.static_data is not None else {})
         if needs.static_data
         else None,
+        "extra": scope.extra,
     }
 
 

@@ -36,7 +36,7 @@ VARIABLES = (
     "$json", "$binary", "$input", "$", "$node", "$items", "$item", "$itemIndex", "$position",
     "$runIndex", "$prevNode", "$execution", "$workflow", "$now", "$today", "$env", "$vars",
     "$parameter", "$jmespath", "$if", "$ifEmpty", "$min", "$max", "$data", "$mode",
-    "$getWorkflowStaticData", "DateTime", "Duration", "Interval",
+    "$getWorkflowStaticData", "DateTime", "Duration", "Interval", "$response", "$request", "$pageCount",
 )  # fmt: skip
 
 # accessors of $('X') / $node["X"] that only need the item paired with the current one

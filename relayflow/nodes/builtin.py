@@ -5,12 +5,15 @@ from __future__ import annotations
 from relayflow.nodes import (
     aggregate,
     code_node,
+    convert,
     crypto_node,
     date_time,
     email_send,
     execute_workflow,
+    files,
     filter_node,
     flow,
+    html_node,
     http_request,
     if_node,
     item_lists,
@@ -22,6 +25,7 @@ from relayflow.nodes import (
     redis_node,
     remove_duplicates,
     rename_keys,
+    rss,
     set_node,
     slack_node,
     sort_node,
@@ -56,6 +60,8 @@ MODULES = (
     crypto_node,
     xml_node,
     markdown_node,
+    convert,
+    html_node,
     split_in_batches,
     execute_workflow,
     wait_node,
@@ -65,6 +71,8 @@ MODULES = (
     mysql_node,
     email_send,
     slack_node,
+    files,
+    rss,
 )
 
 BUILTIN_SPECS: tuple[NodeSpec, ...] = tuple(spec for module in MODULES for spec in module.SPECS)

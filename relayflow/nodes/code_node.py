@@ -1,7 +1,10 @@
-"""Code nodes in JavaScript: Code (n8n's ``code`` v1/v2), and the legacy Function and Function Item.
+"""Code nodes: Code (n8n's ``code`` v1/v2) in JavaScript or Python, and the legacy Function and
+Function Item (JavaScript).
 
-The code runs in the expression sandbox (an isolated V8, see ``relayflow.expressions``), on V8's
+JavaScript runs in the expression sandbox (an isolated V8, see ``relayflow.expressions``), on V8's
 own thread while the event loop stays free, with a time limit (the node's ``timeout`` or 60 s).
+Python (``language`` "python" or "pythonNative") runs in a fresh sandboxed process from the pool of
+``relayflow.sandbox``, with the same time limit; docs/code-node-python.md describes its API.
 
 - Code, "Run Once for All Items" (default): ``$input.all()``, ``items``; return an array of
   items (``{json}`` or bare objects) or a single object.
@@ -13,22 +16,28 @@ own thread while the event loop stays free, with a time limit (the node's ``time
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
 from relayflow.engine.context import NodeContext
 from relayflow.engine.items import Item, Items, NodeOutput
-from relayflow.errors import NodeError
+from relayflow.errors import NodeError, NodeTimeout
 from relayflow.expressions.code import CodeEngineMissing, CodeOutcome, Kind, run_js
 from relayflow.expressions.sandbox import Limits
 from relayflow.nodes.spec import N8nAlias, NodeSpec
+from relayflow.sandbox import SandboxError, SandboxTimeout, run_python
 
 # What n8n runs when an export omits the code (its editor's sample): add myNewField = 1.
 DEFAULT_ALL_ITEMS = "for (const it of $input.all()) { it.json.myNewField = 1; }\nreturn $input.all();"
 DEFAULT_EACH_ITEM = "$input.item.json.myNewField = 1;\nreturn $input.item;"
 DEFAULT_FUNCTION = "for (const it of items) { it.json.myNewField = 1; }\nreturn items;"
 DEFAULT_FUNCTION_ITEM = "item.myVariable = 1;\nreturn item;"
+DEFAULT_PY_ALL_ITEMS = "for item in _input.all():\n    item.json.myNewField = 1\nreturn _input.all()"
+DEFAULT_PY_EACH_ITEM = "_input.item.json.myNewField = 1\nreturn _input.item"
 _ITEM_KEYS = ("json", "binary", "pairedItem", "error")
 
 
@@ -178,9 +187,101 @@ async def _run_each(ctx: NodeContext, items: Items, code: str, kind: Kind) -> No
     return [out]
 
 
+# ---- Python -------------------------------------------------------------------------------------
+def _now(ctx: NodeContext) -> datetime:
+    now: datetime = ctx.clock.now()
+    tz = ctx.workflow.settings.timezone
+    if tz:
+        try:
+            return now.astimezone(ZoneInfo(tz))
+        except (ValueError, KeyError):
+            pass
+    return now
+
+
+def _wire_item(item: Item) -> dict[str, Any]:
+    """What the code sees of an item: its json, and its binary references as plain dicts."""
+    binary = item.get("binary")
+    return {"json": item.get("json", {}), "binary": binary} if binary else {"json": item.get("json", {})}
+
+
+def _python_request(ctx: NodeContext, items: Items, params: CodeParams, timeout_s: float) -> dict[str, Any]:
+    each = params.mode == "runOnceForEachItem"
+    node, workflow = ctx.node, ctx.workflow
+    return {
+        "code": params.pythonCode or (DEFAULT_PY_EACH_ITEM if each else DEFAULT_PY_ALL_ITEMS),
+        "mode": "each" if each else "all",
+        "items": [_wire_item(it) for it in items],
+        "node": {"name": node.name, "type": node.type, "typeVersion": node.typeVersion, "id": node.id},
+        "workflow": {"id": workflow.id, "name": workflow.name, "active": workflow.active},
+        "execution": {"id": ctx.execution_id, "mode": ctx.mode},
+        "runIndex": ctx.run_index,
+        "now": _now(ctx).isoformat(),
+        "continueOnFail": ctx.continue_on_fail,
+        "cpuSeconds": math.ceil(timeout_s) + 1,
+    }
+
+
+def _python_error(ctx: NodeContext, err: dict[str, Any], each: bool) -> NodeError:
+    kind, message = str(err.get("type") or "Error"), str(err.get("message") or "")
+    item = err.get("item")
+    outcome = CodeOutcome(
+        ok=False,
+        error=f"{kind}: {message}" if message else kind,
+        line=err["line"] if isinstance(err.get("line"), int) else None,
+        item_index=item if isinstance(item, int) else None,
+    )
+    return _error(ctx, outcome, each)
+
+
+def _well_formed(response: Any, each: bool, n_items: int) -> bool:
+    """Whether the answer has the worker's shape (the code can write to its own pipes)."""
+    if not isinstance(response, dict) or not isinstance(response.get("results", []), list):
+        return False
+    if not isinstance(response.get("logs", []), list) or not isinstance(response.get("err") or {}, dict):
+        return False
+    return not each or all(
+        isinstance(e, dict) and isinstance(e.get("i"), int) and 0 <= e["i"] < n_items
+        and isinstance(e.get("err") or {}, dict)
+        for e in response["results"]
+    )  # fmt: skip
+
+
+async def _run_python(ctx: NodeContext, items: Items, params: CodeParams) -> NodeOutput:
+    timeout_s = _timeout_s(ctx)
+    try:
+        response = await run_python(_python_request(ctx, items, params, timeout_s), timeout_s=timeout_s)
+    except SandboxTimeout:
+        raise NodeTimeout(f"the Python code timed out after {timeout_s:g} s", node=ctx.node_name,
+                          retryable=False) from None  # fmt: skip
+    except SandboxError as exc:
+        raise NodeError(exc.message, node=ctx.node_name, retryable=False) from None
+    each = params.mode == "runOnceForEachItem"
+    if not _well_formed(response, each, len(items)):
+        raise NodeError("the Python code's worker gave a malformed answer (did the code write to its "
+                        "pipes?)", node=ctx.node_name, retryable=False)  # fmt: skip
+    for line in response.get("logs") or ():
+        ctx.print(str(line))
+    if response.get("err") is not None:
+        raise _python_error(ctx, response["err"], each)
+    results = response.get("results") or []
+    if not each:
+        return [_all_items_output(ctx, results[0] if results else None)]
+    out: Items = []
+    for entry in results:
+        index = int(entry["i"])
+        if "err" in entry:
+            handled = ctx.fail_item(_python_error(ctx, entry["err"], each), index)
+            if handled is not None:
+                out.append(handled)
+        else:
+            out.extend(_each_item_output(ctx, entry.get("ok"), index, "code", items))
+    return [out]
+
+
 async def execute_code(ctx: NodeContext, items: Items, params: CodeParams) -> NodeOutput:
     if params.language != "javaScript":
-        raise NodeError("Python Code nodes arrive in a later release", node=ctx.node_name, retryable=False)
+        return await _run_python(ctx, items, params)
     if params.mode == "runOnceForEachItem":
         return await _run_each(ctx, items, params.jsCode, "code")
     return await _run_all(ctx, params.jsCode, "code")
@@ -199,7 +300,7 @@ CODE = NodeSpec(
     version=1,
     title="Code",
     group="transform",
-    description="Runs JavaScript once for all items or once for each item.",
+    description="Runs JavaScript or Python once for all items or once for each item.",
     params=CodeParams,
     execute=execute_code,
     aliases=(N8nAlias("n8n-nodes-base.code", (1, 2), translate=_code_from_n8n),),

@@ -4,9 +4,12 @@ The node opens one SMTP session for its run and sends every item's message over 
 means implicit TLS (SMTPS); otherwise the session is upgraded with STARTTLS when the server
 offers it. ``allow_unauthorized_certs`` turns certificate verification off for either.
 
-Attachments come from the item's ``binary`` property names listed in ``attachments``. Binary
-data storage does not exist yet, so only n8n's in-item shape (``{"data": base64, "mimeType",
-"fileName"}``) can be attached; anything else is a clear node error rather than an empty file.
+Attachments come from the item's ``binary`` property names listed in ``attachments`` (a comma
+list; top-level in v1, under ``options`` in v2 and 2.1), read through ``ctx.binary``: stored
+entries and n8n's inline base64 ones alike, named and typed by the entry's ``fileName`` and
+``mimeType``. A missing property is a node error naming it, not a silently lighter message.
+The MIME encoder needs the whole message, so each attachment is read once, streamed chunk by
+chunk straight into its base64 text (the raw bytes are never held whole next to the encoding).
 
 The attribution line n8n can append is off by default here (relayflow does not advertise itself
 in other people's mail); ``append_attribution`` adds "This email was sent automatically with
@@ -16,18 +19,19 @@ relayflow".
 from __future__ import annotations
 
 import base64
-import binascii
+import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from email.message import EmailMessage
 from email.utils import getaddresses, make_msgid
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict
 
+from relayflow.engine.binary import DEFAULT_MIME
 from relayflow.engine.context import NodeContext
 from relayflow.engine.items import Item, Items, NodeOutput
-from relayflow.errors import NodeError
+from relayflow.errors import InputInvalid, NodeError, NotFound
 from relayflow.nodes.spec import CredentialSlot, N8nAlias, NodeSpec
 
 if TYPE_CHECKING:  # the driver is loaded when the node runs, not when the registry is built
@@ -69,28 +73,50 @@ def _addresses(value: str, what: str) -> list[str]:
     return [addr for _, addr in getaddresses([value]) if addr]
 
 
-def _attach(msg: EmailMessage, item: Item, names: str) -> None:
-    binary = item.get("binary") or {}
+# base64 lines of 76 characters: 57 bytes each
+_LINE_BYTES = 57
+_MIME_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*")
+
+
+async def _base64_text(chunks: AsyncIterator[bytes]) -> str:
+    """The chunks as MIME base64 text (76-character lines), encoded as they arrive."""
+    lines: list[str] = []
+    rest = b""
+    async for chunk in chunks:
+        data = rest + chunk if rest else chunk
+        cut = len(data) - len(data) % _LINE_BYTES
+        if cut:
+            lines.append(base64.encodebytes(data[:cut]).decode("ascii"))
+        rest = data[cut:]
+    if rest:
+        lines.append(base64.encodebytes(rest).decode("ascii"))
+    return "".join(lines)
+
+
+async def _attach(ctx: NodeContext, msg: EmailMessage, item: Item, names: str) -> None:
     for name in (n.strip() for n in names.split(",")):
         if not name:
             continue
-        entry = binary.get(name)
-        if not isinstance(entry, Mapping):
-            raise NodeError(f"the item has no binary property {name!r} to attach", retryable=False)
-        data = entry.get("data")
-        if not isinstance(data, str) or entry.get("id"):
-            raise NodeError(
-                f"binary property {name!r} is not held inline in the item; only inline base64 data "
-                "can be attached (binary data storage is not available yet)",
-                retryable=False,
-            )
-        try:
-            content = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            raise NodeError(f"binary property {name!r} is not valid base64", retryable=False) from None
-        maintype, _, subtype = str(entry.get("mimeType") or "application/octet-stream").partition("/")
+        entry = ctx.binary.entry(item, name)
+        mime = str(entry.get("mimeType") or "").split(";", 1)[0].strip()
+        if not _MIME_TYPE.fullmatch(mime):
+            mime = DEFAULT_MIME
         filename = _no_newlines(str(entry.get("fileName") or name), "attachment file name")
-        msg.add_attachment(content, maintype=maintype, subtype=subtype or "octet-stream", filename=filename)
+        try:
+            encoded = await _base64_text(ctx.binary.stream(entry))
+        except (NotFound, InputInvalid) as exc:  # the bytes are gone (or the reference is bad)
+            raise NodeError(f"binary property {name!r}: {exc.message}", retryable=False) from exc
+        part = EmailMessage(policy=msg.policy)
+        try:
+            part["Content-Type"] = mime
+            part["Content-Transfer-Encoding"] = "base64"
+            part.add_header("Content-Disposition", "attachment", filename=filename)
+        except (ValueError, TypeError) as exc:
+            raise NodeError(f"binary property {name!r} cannot be attached: {exc}", retryable=False) from exc
+        part.set_payload(encoded)
+        if msg.get_content_type() != "multipart/mixed":
+            msg.make_mixed()
+        msg.attach(part)
 
 
 def _message(p: Params, item: Item, domain: str) -> tuple[EmailMessage, list[str]]:
@@ -126,8 +152,6 @@ def _build(p: Params, item: Item, domain: str) -> tuple[EmailMessage, list[str]]
             msg.set_content(html, subtype="html")
     else:
         msg.set_content(text)
-    if p.attachments:
-        _attach(msg, item, p.attachments)
     # Bcc stays out of the headers: it only reaches the envelope
     recipients = [
         *_addresses(p.to_email, "toEmail"),
@@ -221,7 +245,10 @@ async def execute(ctx: NodeContext, items: Items, params: Params) -> NodeOutput:
     try:
         for i, (item, ip) in enumerate(zip(items, all_params, strict=True)):
             try:
-                msg, recipients = _message(cast(Params, ip), item, domain)
+                p = cast(Params, ip)
+                msg, recipients = _message(p, item, domain)
+                if p.attachments:
+                    await _attach(ctx, msg, item, p.attachments)
                 out.append(await _send(client, msg, recipients, i))
             except (aiosmtplib.SMTPException, OSError, NodeError) as exc:
                 failed = ctx.fail_item(_node_error(exc, ctx.node_name, i), i)
@@ -248,6 +275,10 @@ def from_n8n(p: dict[str, Any], version: float) -> dict[str, Any]:
         # n8n 2 defaults to text, 2.1 to html
         out["email_format"] = p.get("emailFormat", "html" if version >= 2.1 else "text")
     options = p.get("options") or {}
+    if version < 2:
+        # v1 has cc, bcc and the attachment list at the top level; its options are only
+        # allowUnauthorizedCerts and replyTo
+        options = {**{k: p[k] for k in ("ccEmail", "bccEmail", "attachments") if k in p}, **options}
     for theirs, ours in {
         "ccEmail": "cc_email",
         "bccEmail": "bcc_email",
@@ -267,7 +298,7 @@ SPECS: tuple[NodeSpec, ...] = (
         version=1,
         title="Send Email",
         group="action",
-        description="Send an email per item over SMTP: text, HTML or both, cc/bcc, attachments from inline binary.",
+        description="Send an email per item over SMTP: text, HTML or both, cc/bcc, attachments from binary data.",
         params=Params,
         execute=execute,
         credentials=(CredentialSlot("smtp", required=True),),

@@ -1,17 +1,22 @@
-"""Slack: post and update messages through a ``slackApi`` credential (n8n ``slack`` v1, v2-v2.3).
+"""Slack: post and update messages, upload files (n8n ``slack`` v1, v2-v2.3).
 
-Only ``resource: message`` with ``post`` and ``update`` runs; file upload needs binary data and
-every other resource/operation fails with a clear "not supported yet" node error. The token is
-sent as ``Authorization: Bearer`` to the credential's ``baseUrl`` through the engine's shared,
-SSRF-guarded HTTP session. n8n's ``oAuth2`` authentication needs a Slack OAuth2 credential type
-relayflow does not have yet, so it is refused with a node error naming the alternative.
+``resource: message`` with ``post`` and ``update``, and ``resource: file`` with ``upload`` (from a
+binary property or text; Slack's three-step external upload, see ``slack_files``) run; every
+other resource/operation fails with a clear "not supported yet" node error.
+
+Authentication as in n8n: ``accessToken`` takes a ``slackApi`` credential's token, ``oAuth2`` a
+``slackOAuth2Api`` credential's stored access token (fetched by the authorization-code flow and
+refreshed by the credential service when Slack's token rotation gives it an expiry). Either is sent
+as ``Authorization: Bearer`` to the credential's ``baseUrl`` (default ``https://slack.com/api``)
+through the engine's shared, SSRF-guarded HTTP session.
 
 Slack reports failures as HTTP 200 with ``{"ok": false, "error": code}``: the node turns that into
 a node error naming Slack's code. ``ratelimited`` / HTTP 429 is retried here, honouring
 ``Retry-After``; a 5xx is a retryable node error (the node's ``retryOnFail`` decides). Items go
 one after another: Slack rate-limits per channel, and order matters in a conversation.
 
-The output item is Slack's whole answer (``ok``, ``channel``, ``ts``, ``message``). n8n v2.1+
+A message's output item is Slack's whole answer (``ok``, ``channel``, ``ts``, ``message``); an
+upload's is Slack's file object (``id``, ``title``, ``name`` ...). n8n v2.1+
 appends a link to the workflow by default (``includeLinkToWorkflow``); relayflow has no public
 workflow URL unless ``RELAYFLOW_PUBLIC_URL`` is set, so the link line is appended only then.
 """
@@ -24,12 +29,14 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from relayflow.engine.context import NodeContext
-from relayflow.engine.items import Items, NodeOutput
+from relayflow.engine.items import Item, Items, NodeOutput
 from relayflow.errors import NodeError
+from relayflow.nodes.slack_files import FileUpload, channel_list, upload
 from relayflow.nodes.spec import CredentialSlot, N8nAlias, NodeSpec
 
 if TYPE_CHECKING:  # aiohttp is loaded when the node runs, not when the registry is built
@@ -76,6 +83,15 @@ class Params(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     # update: the timestamp of the message to change
     ts: str = ""
+    # file upload: the bytes come from a binary property, or from text
+    binary_data: bool = False
+    binary_property: str = "data"
+    file_content: str = ""
+    # channel ids: a list, one id, or a comma list
+    channel_ids: Any = None
+    file_name: str = ""
+    title: str = ""
+    initial_comment: str = ""
 
 
 def _json_list(value: Any, what: str, key: str, i: int) -> list[Any] | None:
@@ -134,16 +150,26 @@ def _body(ctx: NodeContext, p: Params, i: int) -> dict[str, Any]:
 
 
 async def _call(
-    ctx: NodeContext, session: aiohttp.ClientSession, url: str, token: str, body: dict[str, Any], i: int
+    ctx: NodeContext,
+    session: aiohttp.ClientSession,
+    url: str,
+    token: str,
+    body: dict[str, Any],
+    i: int,
+    *,
+    form: bool = False,
 ) -> dict[str, Any]:
+    """One Web API call: a JSON body, or form fields (the ``files.*`` upload methods take no JSON)."""
     import aiohttp
 
     method = url.rsplit("/", 1)[-1]
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json; charset=utf-8"}
+    kind = "application/x-www-form-urlencoded" if form else "application/json; charset=utf-8"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": kind}
+    data = urlencode(body) if form else json.dumps(body)
     for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
         try:
             async with session.post(
-                url, data=json.dumps(body), headers=headers, timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)
+                url, data=data, headers=headers, timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)
             ) as r:
                 status, retry_after = r.status, r.headers.get("Retry-After")
                 raw = await r.read()
@@ -198,35 +224,80 @@ async def _session(ctx: NodeContext) -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+SUPPORTED = {"message": ("post", "update"), "file": ("upload",)}
+CREDENTIAL_OF = {"accessToken": "slackApi", "oAuth2": "slackOAuth2Api"}
+
+
 def _unsupported(p: Params) -> str | None:
-    if p.resource == "file":
-        return "Slack file upload is not supported yet (it needs binary data)"
-    if p.resource != "message" or p.operation not in ("post", "update"):
-        return f"Slack {p.resource} {p.operation!r} is not supported yet (message post and update are)"
-    if p.authentication != "accessToken":
+    if p.operation not in SUPPORTED.get(p.resource, ()):
         return (
-            f"Slack {p.authentication!r} authentication is not supported yet: "
-            "use a slackApi (access token) credential"
+            f"Slack {p.resource} {p.operation!r} is not supported yet "
+            "(message post and update, and file upload are)"
         )
+    if p.authentication not in CREDENTIAL_OF:
+        return f"Slack {p.authentication!r} authentication is not supported (accessToken and oAuth2 are)"
     return None
+
+
+async def _auth(ctx: NodeContext, p: Params) -> tuple[str, str]:
+    """(token, API base URL) from the credential the authentication names."""
+    type_ = CREDENTIAL_OF[p.authentication]
+    cred = await ctx.credentials(type_)
+    if type_ == "slackOAuth2Api":
+        tokens = cred.get("oauthTokenData")
+        tokens = tokens if isinstance(tokens, Mapping) else {}
+        # token data imported from n8n may hold only the user token (an install with user scopes)
+        user = tokens.get("authed_user")
+        token = tokens.get("access_token") or (
+            user.get("access_token") if isinstance(user, Mapping) else None
+        )
+        missing = "holds no access token: connect it (its oauth2/authorize URL) first"
+    else:
+        token = cred.get("accessToken")
+        missing = "has no access token"
+    if not isinstance(token, str) or not token:
+        raise NodeError(f"the {type_} credential {missing}", node=ctx.node_name, retryable=False)
+    return token, str(cred.get("baseUrl") or DEFAULT_BASE_URL).rstrip("/")
+
+
+def _file_upload(p: Params) -> FileUpload:
+    return FileUpload(
+        binary_data=p.binary_data,
+        binary_property=p.binary_property,
+        file_content=p.file_content,
+        channels=channel_list(p.channel_ids),
+        file_name=p.file_name,
+        title=p.title,
+        initial_comment=p.initial_comment,
+        thread_ts=p.thread_ts,
+    )
+
+
+async def _one(
+    ctx: NodeContext, session: aiohttp.ClientSession, auth: tuple[str, str], item: Item, p: Params, i: int
+) -> dict[str, Any]:
+    token, base = auth
+    if p.resource == "file":
+
+        async def api(method: str, form: dict[str, str]) -> dict[str, Any]:
+            return await _call(ctx, session, f"{base}/{method}", token, form, i, form=True)
+
+        return await upload(ctx, session, api, base, item, _file_upload(p))
+    method = "chat.update" if p.operation == "update" else "chat.postMessage"
+    return await _call(ctx, session, f"{base}/{method}", token, _body(ctx, p, i), i)
 
 
 async def execute(ctx: NodeContext, items: Items, params: Params) -> NodeOutput:
     problem = _unsupported(params)
     if problem is not None:
         raise NodeError(problem, node=ctx.node_name, retryable=False)
-    cred = await ctx.credentials("slackApi")
-    token = str(cred.get("accessToken") or "")
-    if not token:
-        raise NodeError("the slackApi credential has no access token", node=ctx.node_name, retryable=False)
-    base = str(cred.get("baseUrl") or DEFAULT_BASE_URL).rstrip("/")
+    auth = await _auth(ctx, params)
     all_params = await ctx.item_params() if ctx.params_dynamic else [params] * len(items)
     out: Items = []
     async with _session(ctx) as session:
-        for i, ip in enumerate(cast("list[Params]", all_params)):
-            method = "chat.update" if ip.operation == "update" else "chat.postMessage"
+        for i, (item, ip) in enumerate(zip(items, cast("list[Params]", all_params), strict=True)):
             try:
-                answer = await _call(ctx, session, f"{base}/{method}", token, _body(ctx, ip, i), i)
+                answer = await _one(ctx, session, auth, item, ip, i)
             except NodeError as exc:
                 exc.node = exc.node or ctx.node_name
                 failed = ctx.fail_item(exc, i)
@@ -286,7 +357,33 @@ def _options(other: Mapping[str, Any]) -> dict[str, Any]:
     return opts
 
 
+def _file_from_n8n(p: dict[str, Any], version: float) -> dict[str, Any]:
+    opts = p.get("options") or {}
+    out: dict[str, Any] = {
+        "resource": "file",
+        "operation": p.get("operation", "upload"),
+        "authentication": p.get("authentication", "accessToken"),
+        # v2.2+ always uploads a binary property; before, binaryData chose binary or text
+        "binary_data": True if version >= 2.2 else p.get("binaryData", False),
+        "binary_property": p.get("binaryPropertyName", "data"),
+        "file_content": p.get("fileContent", ""),
+        # v2.2+ has one channelId, earlier versions a channelIds list
+        "channel_ids": opts.get("channelId") if "channelId" in opts else opts.get("channelIds"),
+    }
+    for theirs, ours in {
+        "fileName": "file_name",
+        "title": "title",
+        "initialComment": "initial_comment",
+        "threadTs": "thread_ts",
+    }.items():
+        if theirs in opts:
+            out[ours] = opts[theirs]
+    return out
+
+
 def from_n8n(p: dict[str, Any], version: float) -> dict[str, Any]:
+    if p.get("resource") == "file":
+        return _file_from_n8n(p, version)
     other = dict(p.get("otherOptions") or {})
     out: dict[str, Any] = {
         "resource": p.get("resource", "message"),
@@ -338,10 +435,10 @@ SPECS: tuple[NodeSpec, ...] = (
         version=1,
         title="Slack",
         group="action",
-        description="Post and update Slack messages (text, blocks, attachments, thread replies).",
+        description="Post and update Slack messages (text, blocks, attachments, thread replies); upload files.",
         params=Params,
         execute=execute,
-        credentials=(CredentialSlot("slackApi", required=True),),
+        credentials=(CredentialSlot("slackApi"), CredentialSlot("slackOAuth2Api")),
         aliases=(N8nAlias("n8n-nodes-base.slack", (1, 2, 2.1, 2.2, 2.3), translate=from_n8n),),
     ),
 )

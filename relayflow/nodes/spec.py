@@ -21,6 +21,8 @@ ExecuteFn = Callable[["NodeContext", Items, Any], Awaitable[NodeOutput]]
 # n8n parameters (expressions still in place) + typeVersion -> our parameters
 TranslateFn = Callable[[dict[str, Any], float], dict[str, Any]]
 PortsFn = Callable[[Any], tuple[str, ...]]
+# poll(poll context, validated params) -> the new items (relayflow.triggers.polling.PollContext)
+PollFn = Callable[[Any, Any], Awaitable[Items]]
 ParamsModel = type[BaseModel]
 
 
@@ -67,8 +69,14 @@ class NodeSpec:
     trigger: bool = False
     # Ignored at run time (sticky notes).
     ignored: bool = False
+    # Polling triggers: the server calls ``poll`` at each of the node's ``pollTimes`` and starts
+    # an execution only when it returns items (relayflow/triggers/polling.py).
+    poll: PollFn | None = None
     # Extra per-spec metadata for the editor (icon, colour, subtitle...).
     meta: Mapping[str, Any] = field(default_factory=dict)
+    # Parameter paths whose ``=`` expressions are not evaluated before ``execute``: the node
+    # evaluates them itself with ``ctx.evaluate`` (e.g. with ``$response``, per page).
+    deferred_params: tuple[tuple[str | int, ...], ...] = ()
 
     def input_names(self, params: Any = None) -> tuple[str, ...]:
         return self.inputs(params) if callable(self.inputs) else self.inputs

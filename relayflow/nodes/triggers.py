@@ -245,12 +245,13 @@ def _respond_outputs(params: Any) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class WebhookAnswer:
-    """What Respond to Webhook tells the server to answer: ``body`` is JSON-able, or str for text."""
+    """What Respond to Webhook tells the server to answer: ``body`` is JSON-able, str for text, or
+    a binary entry (``relayflow.engine.binary``) for binary."""
 
     status: int
     headers: dict[str, str]
     body: Any
-    kind: Literal["json", "text", "empty"]
+    kind: Literal["json", "text", "empty", "binary"]
 
 
 def _json_body(value: Any) -> Any:
@@ -264,6 +265,27 @@ def _json_body(value: Any) -> Any:
 
 def _keyed(params: RespondParams, value: Any) -> Any:
     return {params.options.responseKey: value} if params.options.responseKey else value
+
+
+def _binary_entry(items: Items, params: RespondParams) -> dict[str, Any]:
+    """The first item's binary entry to answer with: ``inputFieldName`` when the source is
+    "set", else the first (only) binary property, as n8n does."""
+    binary = items[0].get("binary") if items else None
+    if not isinstance(binary, dict) or not binary:
+        raise ParameterInvalid("respondWith binary: the first incoming item has no binary data")
+    if params.responseDataSource == "set":
+        entry = binary.get(params.inputFieldName)
+        if not isinstance(entry, dict):
+            have = ", ".join(sorted(binary))
+            raise ParameterInvalid(
+                f"respondWith binary: the first incoming item has no binary property "
+                f"{params.inputFieldName!r} (it has: {have})"
+            )
+        return entry
+    entry = next(iter(binary.values()))
+    if not isinstance(entry, dict):
+        raise ParameterInvalid("respondWith binary: the item's binary data is not an object")
+    return entry
 
 
 def webhook_answer(items: Items, params: RespondParams) -> WebhookAnswer:
@@ -286,6 +308,8 @@ def webhook_answer(items: Items, params: RespondParams) -> WebhookAnswer:
         return WebhookAnswer(code, {**headers, "Location": params.redirectURL}, None, "empty")
     if how == "noData":
         return WebhookAnswer(opts.responseCode, headers, None, "empty")
+    if how == "binary":
+        return WebhookAnswer(opts.responseCode, headers, _binary_entry(items, params), "binary")
     raise ParameterInvalid(f"respondWith {how!r} is not supported yet")
 
 

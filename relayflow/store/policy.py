@@ -80,6 +80,8 @@ class SavePolicyStore:
         self._settings_for = settings_for
         # per execution between its start and its end
         self._plans: dict[str, _Plan] = {}
+        # told the id of each execution whose record is dropped or deleted (its binary data goes)
+        self.on_discard: Callable[[str], None] | None = None
 
     async def _lookup(self, record: ExecutionRecord) -> Settings | None:
         try:
@@ -122,6 +124,8 @@ class SavePolicyStore:
             await self.inner.execution_finished(record)
         else:
             await self.inner.delete(record.id)
+            if self.on_discard is not None:
+                self.on_discard(record.id)
 
     async def get(self, execution_id: str) -> ExecutionRecord | None:
         return await self.inner.get(execution_id)
@@ -130,7 +134,10 @@ class SavePolicyStore:
         return await self.inner.find(query)
 
     async def delete(self, execution_id: str) -> bool:
-        return await self.inner.delete(execution_id)
+        deleted = await self.inner.delete(execution_id)
+        if deleted and self.on_discard is not None:
+            self.on_discard(execution_id)
+        return deleted
 
     async def prune(self, *, before: datetime | None, keep_newest: int | None, limit: int) -> int:
         return await self.inner.prune(before=before, keep_newest=keep_newest, limit=limit)

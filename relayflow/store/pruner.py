@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 
+from relayflow.binary.cleanup import BinaryJanitor
 from relayflow.engine.memory import SystemClock
 from relayflow.engine.ports import Clock
 from relayflow.errors import InputInvalid
@@ -24,7 +25,12 @@ log = logging.getLogger("relayflow.pruner")
 
 class Pruner:
     def __init__(
-        self, store: ExecutionStore, settings: RetentionSettings, *, clock: Clock | None = None
+        self,
+        store: ExecutionStore,
+        settings: RetentionSettings,
+        *,
+        clock: Clock | None = None,
+        janitor: BinaryJanitor | None = None,
     ) -> None:
         if settings.interval_s is not None and not settings.interval_s > 0:
             raise InputInvalid(f"the prune interval must be > 0 seconds, not {settings.interval_s}")
@@ -32,6 +38,8 @@ class Pruner:
             raise InputInvalid(f"the prune batch size must be at least 1, not {settings.batch_size}")
         self.store = store
         self.settings = settings
+        # after each pass: the binary data of executions that no longer exist goes too
+        self.janitor = janitor
         self._clock = clock or SystemClock()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -73,6 +81,8 @@ class Pruner:
         )
         self.deleted += deleted
         self.passes += 1
+        if self.janitor is not None:
+            await self.janitor.sweep()
         if deleted:
             log.info("pruned %d executions", deleted)
         else:

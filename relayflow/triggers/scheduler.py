@@ -16,6 +16,10 @@ workflows saved since the last refresh are parsed again) and keeps the next fire
 
 A periodic refresh waits while an event is less than ``QUIET_S`` away, so it never delays one.
 
+Polling triggers (``relayflow.triggers.polling``): a node whose spec has ``poll`` is scheduled by
+its ``pollTimes``; its slots are claimed like any other, and at its slot the ``Poller`` polls and
+starts an execution only when the poll found new items.
+
 Misfires: a schedule seen for the first time (server start, re-activation) asks ``last_fired``
 and ``due_after_downtime``: policy ``skip`` fires only future slots, ``fireOnce`` fires one
 catch-up for the slots missed since the last fire.
@@ -40,9 +44,20 @@ from relayflow.engine.memory import SystemClock
 from relayflow.engine.params import is_expression
 from relayflow.engine.ports import Clock
 from relayflow.errors import InputInvalid, RelayflowError
+from relayflow.nodes.registry import default_registry
 from relayflow.store.common import utc
 from relayflow.store.ports import FiredSlotStore, StoredWorkflow, WorkflowQuery, WorkflowStore
-from relayflow.triggers.schedule import Fire, Policy, Rule, due_after_downtime, next_fire, rules_for, zone
+from relayflow.triggers.polling import Poller, PollTarget, poll_target, poll_times_of, polls
+from relayflow.triggers.schedule import (
+    Fire,
+    Policy,
+    Rule,
+    due_after_downtime,
+    next_fire,
+    poll_rules,
+    rules_for,
+    zone,
+)
 from relayflow.triggers.schedule.rules import CRON_TYPES, SCHEDULE_TYPES
 from relayflow.workflow.model import Workflow
 from relayflow.workflow.parse import parse_workflow
@@ -90,6 +105,8 @@ class Schedule:
     rules: tuple[Rule, ...]
     tz: str
     version: str
+    # a polling trigger: poll at each slot, run only with new items
+    poll: PollTarget | None = field(default=None, compare=False)
 
     @property
     def key(self) -> Key:
@@ -116,7 +133,10 @@ def schedules_of(stored: StoredWorkflow, registry: Any = None) -> list[Schedule]
     tz = wf.settings.timezone or "UTC"
     found = []
     for node in wf.nodes:
-        if node.disabled or node.type not in SCHEDULE_TYPES | CRON_TYPES:
+        if node.disabled:
+            continue
+        polling = node.type not in SCHEDULE_TYPES | CRON_TYPES
+        if polling and not polls(node, registry or default_registry()):
             continue
         if _has_expression(node.parameters):
             log.warning(
@@ -125,12 +145,16 @@ def schedules_of(stored: StoredWorkflow, registry: Any = None) -> list[Schedule]
             continue
         try:
             zone(tz)
-            rules = tuple(rules_for(node.type, node.parameters))
+            poll = poll_target(node, registry or default_registry()) if polling else None
+            if poll is not None:
+                rules = tuple(poll_rules(poll_times_of(node)))
+            else:
+                rules = tuple(rules_for(node.type, node.parameters))
         except RelayflowError as exc:
             log.warning("workflow %s node %r is not scheduled: %s", stored.id, node.name, exc)
             continue
         if rules:
-            found.append(Schedule(wf, stored.id, node.name, rules, tz, stored.version_id))
+            found.append(Schedule(wf, stored.id, node.name, rules, tz, stored.version_id, poll))
     return found
 
 
@@ -201,6 +225,7 @@ class Scheduler:
         self.refresh_s, self.misfire, self.claim_ahead_s = refresh_s, misfire, claim_ahead_s
         self.tasks: set[asyncio.Task[Any]] = set()
         self._state = _State()
+        self.poller = Poller(engine, workflows)
         # workflow id → (version id, its schedules): a refresh parses only what changed
         self._parsed: dict[str, tuple[str, list[Schedule]]] = {}
         # slots won ahead of time, to start when due: (fire time, tie-breaker, schedule, fire)
@@ -398,6 +423,9 @@ class Scheduler:
     async def _execute(self, sched: Schedule, fire: Fire) -> None:
         items = [{"json": dict(_trigger_json(fire.at, sched.tz))}]
         try:
+            if sched.poll is not None:
+                await self.poller.fire(sched.workflow, sched.workflow_id, sched.node, sched.poll)
+                return
             await self.engine.run(sched.workflow, start_node=sched.node, mode="trigger", input_items=items)
         except Exception:
             log.exception("scheduled run of workflow %s (%r) failed", sched.workflow_id, sched.node)

@@ -173,10 +173,14 @@ class Upload:
     filename: str | None
     content_type: str
     data: bytes
+    # the entry of the bytes already in the binary store (the server's uploads)
+    entry: dict[str, Any] | None = None
 
 
 def _binary_entry(upload: Upload) -> dict[str, Any]:
-    """n8n's binary shape (inline base64 until the binary store arrives)."""
+    """n8n's binary shape: the stored entry, or the bytes inline as base64."""
+    if upload.entry is not None:
+        return upload.entry
     entry: dict[str, Any] = {
         "data": base64.b64encode(upload.data).decode(),
         "mimeType": upload.content_type or "application/octet-stream",

@@ -19,6 +19,7 @@ from relayflow.access.ratelimit import RateLimits, RateLimitSettings
 from relayflow.access.service import AccessService, fast_hasher
 from relayflow.access.sql import open_access_store
 from relayflow.api import ApiServices, build_services, create_app
+from relayflow.binary import FilesystemBinaryStore, MemoryBinaryStore
 from relayflow.http_session import SharedSession
 from relayflow.security.secrets import Keyring
 from relayflow.store.config import open_stores
@@ -126,10 +127,14 @@ async def services(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     limits = RateLimits(RateLimitSettings(per_minute=1_000_000))
     access = AccessService(access_store, Keyring.of([os.urandom(32)]), hasher=fast_hasher(), limits=limits)
     # SLOW's 60 s Wait must keep running here, not park (tests/api/test_waits.py parks)
-    svc = build_services(*stores, wait_park_after_s=3600, access=access)
+    # binary data in memory beside the memory stores, on disk beside SQLite (as the server)
+    binary = MemoryBinaryStore() if request.param == "memory" else FilesystemBinaryStore(tmp_path / "binary")
+    svc = build_services(*stores, wait_park_after_s=3600, access=access, binary=binary)
     yield svc
     await svc.runs.drain(0.0, svc.engine)
     await svc.executions.flush()
+    if svc.janitor is not None:
+        await svc.janitor.close()
     await svc.executions.close()
     await svc.workflows.close()
     await access_store.close()

@@ -29,6 +29,7 @@ from relayflow.access.memory import MemoryAccessStore
 from relayflow.access.model import InstanceRole, ProjectRole, Scope
 from relayflow.access.service import AccessService, fast_hasher
 from relayflow.api import ApiServices, build_services, create_app
+from relayflow.engine.binary import BinaryData
 from relayflow.security.secrets import Keyring
 from relayflow.store.memory import MemoryExecutionStore, MemoryWorkflowStore
 from tests.api.conftest import API, hello
@@ -104,6 +105,9 @@ REQUIREMENTS: dict[str, Call] = {
     f"POST {API}/executions/{{execution_id}}/stop": Call(P_EDITOR),
     f"POST {API}/executions/{{execution_id}}/retry": Call(P_EDITOR, body={}),
     f"GET {API}/executions/{{execution_id}}/events": Call(P_VIEWER),
+    f"GET {API}/executions/{{execution_id}}/binary/{{name}}": Call(
+        P_VIEWER, params={"execution_id": "{binary_execution_id}", "name": "{binary_name}"}
+    ),
     f"GET {API}/events": Call(AUTHENTICATED),
     # the node catalogue
     f"GET {API}/node-types": Call(AUTHENTICATED),
@@ -320,6 +324,13 @@ async def make_world() -> World:
 
     workflow = await world.json(OWNER, "POST", W(f"?projectId={p.id}"), hello())
     execution = await world.json(OWNER, "POST", W(f"/{workflow['id']}/run"), {"wait": True})
+    entry = await BinaryData(services.engine.services.binary, "upload").put(b"%PDF-1", file_name="a.pdf")
+    with_file = await world.json(
+        OWNER,
+        "POST",
+        W(f"/{workflow['id']}/run"),
+        {"wait": True, "input": [{"json": {}, "binary": {"data": entry}}]},
+    )
     credential = await world.json(
         OWNER,
         "POST",
@@ -333,6 +344,8 @@ async def make_world() -> World:
         "workflow_id": workflow["id"],
         "version_id": workflow["versionId"],
         "execution_id": execution["id"],
+        "binary_execution_id": with_file["id"],
+        "binary_name": entry["id"].rsplit("/", 1)[-1],
         "credential_id": credential["id"],
         "project_id": p.id,
         "spare_user_id": spare.id,

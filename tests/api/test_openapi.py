@@ -14,6 +14,7 @@ PROBLEM = {"$ref": "#/components/schemas/Problem"}
 NOT_JSON = {
     f"GET {API}/events",
     f"GET {API}/executions/{{execution_id}}/events",
+    f"GET {API}/executions/{{execution_id}}/binary/{{name}}",
     "GET /metrics",
     "GET /oauth2/callback",
 }

@@ -3,7 +3,6 @@ per responseMode. Runs over the memory stores and SQLite (the ``client`` fixture
 
 from __future__ import annotations
 
-import base64
 import copy
 import itertools
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import httpx
 
 from relayflow.api import ApiServices
+from relayflow.engine.binary import BinaryData
 from relayflow.store.ports import ExecutionQuery
 from tests.api.conftest import API, assert_problem, eventually
 
@@ -93,7 +93,9 @@ async def test_multipart_files_become_binary(client: httpx.AsyncClient, services
     assert record is not None
     item = record.runs_of("Webhook")[0].output[0][0]  # type: ignore[index]
     assert item["binary"]["doc"]["fileName"] == "a.txt"
-    assert base64.b64decode(item["binary"]["doc"]["data"]) == b"hello file"
+    entry = item["binary"]["doc"]
+    assert (entry["mimeType"], entry["bytes"], entry["fileSize"]) == ("text/plain", 10, "10 B")
+    assert await BinaryData(services.engine.services.binary, "x").get(entry) == b"hello file"
 
 
 async def test_unknown_path_404_and_wrong_method_405(client: httpx.AsyncClient) -> None:

@@ -1,7 +1,8 @@
 """The Send Email node (n8n ``emailSend`` 1, 2, 2.1) against a local aiosmtpd server, through the engine.
 
-The server runs in this process on a free port and records each envelope; the credential comes
-from a small fake vault (the port is all the engine knows).
+The server runs in this process on a free port and records each envelope (and decodes its
+attachments there); the credential comes from a small fake vault (the port is all the engine
+knows). Attachments come from binary data in both stores: memory and the filesystem.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import base64
 import datetime as dt
 import email
 import ipaddress
+import os
 import socket
 import ssl
 from collections.abc import Iterator, Mapping
@@ -21,6 +23,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
+from relayflow.binary import BinaryData, FilesystemBinaryStore, MemoryBinaryStore
+from relayflow.engine.ports import BinaryStore
 from relayflow.errors import CredentialUnavailable
 from relayflow.nodes.email_send import _node_error
 from relayflow.testing import NodeRunFailed, make_engine, output_json, run_node
@@ -46,6 +50,8 @@ class FakeVault:
 class Recorder:
     def __init__(self) -> None:
         self.envelopes: list[Envelope] = []
+        # per message: (file name, content type, decoded bytes) of each attachment, as received
+        self.attachments: list[list[tuple[str, str, bytes]]] = []
 
     async def handle_RCPT(
         self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -57,6 +63,14 @@ class Recorder:
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         self.envelopes.append(envelope)
+        msg = email.message_from_bytes(envelope.original_content or b"")
+        received = []
+        for part in msg.walk():
+            if part.get_filename():
+                payload = part.get_payload(decode=True)
+                assert isinstance(payload, bytes)
+                received.append((str(part.get_filename()), part.get_content_type(), payload))
+        self.attachments.append(received)
         return "250 OK"
 
 
@@ -136,10 +150,17 @@ def smtps(tmp_path: Path) -> Iterator[tuple[Recorder, int]]:
 
 
 async def send(
-    port: int, parameters: Mapping[str, Any], items: Any = None, *, version: float = 2.1, **cred: Any
+    port: int,
+    parameters: Mapping[str, Any],
+    items: Any = None,
+    *,
+    version: float = 2.1,
+    binary: BinaryStore | None = None,
+    **cred: Any,
 ) -> list[dict[str, Any]]:
     fields = {"host": "127.0.0.1", "port": port, "secure": False, "user": "", "password": "", **cred}
-    engine = make_engine(credentials=FakeVault(fields))
+    services: dict[str, Any] = {"binary": binary} if binary is not None else {}
+    engine = make_engine(credentials=FakeVault(fields), **services)
     out = await run_node(T, parameters, items, type_version=version, node_fields=NODE_FIELDS, engine=engine)
     return output_json(out)
 
@@ -244,12 +265,67 @@ async def test_attachment_from_inline_binary(smtp: tuple[Recorder, int]) -> None
     assert att.get_payload(decode=True) == b"a,b\n1,2\n"
 
 
-async def test_attachment_without_inline_data_fails(smtp: tuple[Recorder, int]) -> None:
+@pytest.fixture(params=["memory", "filesystem"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> BinaryStore:
+    if request.param == "memory":
+        return MemoryBinaryStore()
+    return FilesystemBinaryStore(tmp_path / "binary")
+
+
+async def test_big_stored_attachment_arrives_intact(smtp: tuple[Recorder, int], store: BinaryStore) -> None:
     rec, port = smtp
-    item = {"json": {}, "binary": {"file": {"id": "store:1", "mimeType": "text/csv"}}}
+    # 5 MB of random bytes, not a multiple of 57 (one base64 line) nor of the 1 MiB read chunk
+    data = os.urandom(5 * 1000 * 1000 + 7)
+    entry = await BinaryData(store, "exec-1").put(data, file_name="report.pdf", mime_type="application/pdf")
+    small = await BinaryData(store, "exec-1").put(b"x,y\n", file_name="s.csv", mime_type="text/csv")
+    item = {"json": {}, "binary": {"data": entry, "extra": small}}
+    params = {**BASE, "emailFormat": "both", "text": "t", "html": "<p>h</p>"}
+    out = await send(port, {**params, "options": {"attachments": "data, extra"}}, [item], binary=store)
+    assert out[0]["accepted"] == ["ann@example.com", "bob@example.com"]
+    [received] = rec.attachments
+    assert [(name, ctype) for name, ctype, _ in received] == [
+        ("report.pdf", "application/pdf"),
+        ("s.csv", "text/csv"),
+    ]
+    assert received[0][2] == data
+    assert received[1][2] == b"x,y\n"
+    msg = parsed(rec.envelopes[0])
+    assert msg.get_content_type() == "multipart/mixed"
+    kinds = [p.get_content_type() for p in msg.walk()]
+    assert "multipart/alternative" in kinds and "text/plain" in kinds and "text/html" in kinds
+
+
+async def test_v1_top_level_attachments_from_a_stored_entry(smtp: tuple[Recorder, int]) -> None:
+    rec, port = smtp
+    store = MemoryBinaryStore()
+    # a mime type with parameters: the part is typed by its bare type
+    entry = await BinaryData(store, "exec-1").put(
+        b"hello", file_name="a.txt", mime_type="text/plain; charset=utf-8"
+    )
+    params = {**BASE, "text": "see file", "attachments": "data", "ccEmail": "cc@example.com"}
+    out = await send(port, params, [{"json": {}, "binary": {"data": entry}}], version=1, binary=store)
+    assert "cc@example.com" in out[0]["accepted"]
+    assert rec.attachments == [[("a.txt", "text/plain", b"hello")]]
+
+
+async def test_missing_binary_property_names_it(smtp: tuple[Recorder, int]) -> None:
+    rec, port = smtp
+    item = {"json": {}, "binary": {"file": {"data": "eA==", "mimeType": "text/plain"}}}
     with pytest.raises(NodeRunFailed) as failed:
-        await send(port, {**BASE, "text": "x", "options": {"attachments": "file"}}, [item])
-    assert "inline" in failed.value.error["message"]
+        await send(port, {**BASE, "text": "x", "options": {"attachments": "file, other"}}, [item])
+    assert "'other'" in failed.value.error["message"] and "file" in failed.value.error["message"]
+    assert rec.envelopes == []
+
+
+@pytest.mark.parametrize("key", ["exec-9/gone", "not-a-key"])
+async def test_stored_data_that_is_gone_fails_clearly(
+    smtp: tuple[Recorder, int], store: BinaryStore, key: str
+) -> None:
+    rec, port = smtp
+    item = {"json": {}, "binary": {"file": {"id": f"{store.mode}:{key}", "mimeType": "text/csv"}}}
+    with pytest.raises(NodeRunFailed) as failed:
+        await send(port, {**BASE, "text": "x", "options": {"attachments": "file"}}, [item], binary=store)
+    assert "binary property 'file'" in failed.value.error["message"]
     assert rec.envelopes == []
 
 

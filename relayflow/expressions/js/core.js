@@ -9,7 +9,7 @@
   const VARS = ['$json', '$binary', '$input', '$', '$node', '$items', '$item', '$itemIndex', '$position',
     '$runIndex', '$prevNode', '$execution', '$workflow', '$now', '$today', '$env', '$vars',
     '$parameter', '$jmespath', '$if', '$ifEmpty', '$min', '$max', '$data', '$mode',
-    '$getWorkflowStaticData', 'DateTime', 'Duration', 'Interval'];
+    '$getWorkflowStaticData', 'DateTime', 'Duration', 'Interval', '$response', '$request', '$pageCount'];
   RF.VARS = VARS;
   const J = 0, B = 1, IDX = 7, POS = 8, DATA = 23;
 
@@ -195,6 +195,9 @@
     args[24] = meta.mode || 'manual';
     args[25] = $getWorkflowStaticData;
     args[26] = RF.DateTime; args[27] = RF.Duration; args[28] = RF.Interval;
+    // a node's own variables (ExpressionScope.extra: HTTP Request pagination)
+    const extra = meta.extra || {};
+    args[29] = extra.$response; args[30] = extra.$request; args[31] = extra.$pageCount;
     return {
       st, args, idx, all, staticData, jsonAt, binaryAt, itemAt,
       // $now and $today: once per batch, and only when the code uses them

@@ -1,13 +1,16 @@
 """HTTP Request: one request per item (parameters evaluated per item), results in item order.
 
-Supported now: every method, URL, query and headers (key/value or JSON), bodies (JSON, form
-urlencoded, multipart, raw text, binary), JSON / text / file responses (autodetected from the
-content type), full response, never error, timeout, redirects, proxy, self-signed certificates,
-batching. Requests go through ``ctx.services.http`` (a shared ``aiohttp.ClientSession``) when set,
-else through a session opened for this node run.
+Every method, URL, query and headers (key/value or JSON), bodies (JSON, form urlencoded,
+multipart with files, raw text, a binary property), JSON / text / file responses (autodetected
+from the content type; files streamed into the binary store), full response, never error,
+pagination (pagination.py), batching, timeout, redirects, proxy, ignoring TLS issues.
 
-Authentication comes from the node's credential (auth.py: Basic, header, query, bearer, OAuth2).
-Later: pagination and client certificates; ``request.build`` and ``_send`` are where they hook in.
+Modules: params.py and translate.py (n8n's shapes of every typeVersion), auth.py (credentials:
+Basic, header, query, bearer, OAuth2), request.py (building a request), transport.py (sending
+it: breaker, SSRF guard on every hop, redirects, reading the response), response.py (items),
+client.py (the node run). Requests go through ``ctx.services.http`` (the process's pooled
+``SharedSession`` and its per-host circuit breakers, ``relayflow/http_session.py``) when set,
+else through a guarded session opened for this node run. Later: client certificates.
 """
 
 from __future__ import annotations
@@ -39,5 +42,7 @@ SPECS: tuple[NodeSpec, ...] = (
         aliases=(
             N8nAlias("n8n-nodes-base.httpRequest", (1, 2, 3, 4, 4.1, 4.2, 4.3, 4.4), translate=from_n8n),
         ),
+        # pagination expressions see $response, $request and $pageCount: evaluated per page
+        deferred_params=(("options", "pagination"),),
     ),
 )

@@ -39,6 +39,7 @@ class Auth:
     query: list[tuple[str, str]] = field(default_factory=list)
 
     def apply(self, req: Request) -> None:
+        """Add the credential's headers and query parameters to ``req`` (in place)."""
         # the credential's header replaces one of the same name set by hand (any case)
         for name, value in self.headers.items():
             for existing in [k for k in req.headers if k.lower() == name.lower()]:

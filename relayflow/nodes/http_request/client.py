@@ -1,4 +1,5 @@
-"""Sending the requests (aiohttp), imported on first use so start-up does not pay for aiohttp."""
+"""Running the node: one request (or one series of pages) per item, through aiohttp; imported on
+first use so start-up does not pay for aiohttp."""
 
 from __future__ import annotations
 
@@ -12,74 +13,43 @@ import aiohttp
 from relayflow.engine.context import NodeContext
 from relayflow.engine.items import Item, Items, NodeOutput
 from relayflow.errors import NodeError
-from relayflow.http_session import SharedSession
-from relayflow.nodes.http_request.auth import Auth
+from relayflow.http_session import CircuitBreakers, SharedSession
+from relayflow.nodes.http_request import pagination
 from relayflow.nodes.http_request.auth import resolve as resolve_auth
 from relayflow.nodes.http_request.params import Params
 from relayflow.nodes.http_request.request import build
-from relayflow.nodes.http_request.response import Response, status_error, to_items
+from relayflow.nodes.http_request.response import status_error, to_items
+from relayflow.nodes.http_request.transport import Transport, send
 from relayflow.security.ssrf_http import guarded_session
 
-DEFAULT_TIMEOUT_S = 300.0
 # requests in flight at once per node run when no batching is set
 MAX_CONCURRENT_REQUESTS = 16
 
 
-def _unsupported(p: Params) -> str | None:
-    if p.options.pagination:
-        return "pagination is not supported yet"
-    if p.provideSslCertificates:
-        return "client SSL certificates are not supported yet"
-    return None
-
-
 @asynccontextmanager
-async def _session(ctx: NodeContext) -> AsyncIterator[aiohttp.ClientSession]:
+async def _transport(ctx: NodeContext, params: Params) -> AsyncIterator[Transport]:
+    """The shared session and its breakers (``ctx.services.http``); else a guarded session and
+    breakers for this node run only."""
+    auth = await resolve_auth(ctx, params)
     shared = getattr(ctx.services, "http", None)
     if isinstance(shared, SharedSession):
-        shared = await shared.get()
+        yield Transport(await shared.get(), shared.breakers, ctx.binary, auth)
+        return
+    breakers = CircuitBreakers.from_env()
     if isinstance(shared, aiohttp.ClientSession):
-        yield shared
+        yield Transport(shared, breakers, ctx.binary, auth)
         return
     async with guarded_session() as session:
-        yield session
+        yield Transport(session, breakers, ctx.binary, auth)
 
 
-async def _send(
-    session: aiohttp.ClientSession, p: Params, item: Item, index: int, auth: Auth | None
-) -> Response:
-    req = build(p, item, index)
-    if auth is not None:
-        auth.apply(req)
-    opts = p.options
-    timeout_s = opts.timeout / 1000 if opts.timeout else DEFAULT_TIMEOUT_S
-    redirect = opts.redirect.redirect
-    try:
-        async with session.request(
-            req.method,
-            req.url,
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
-            allow_redirects=redirect.followRedirects,
-            max_redirects=max(redirect.maxRedirects, 1),
-            ssl=not opts.allowUnauthorizedCerts,
-            proxy=opts.proxy or None,
-            **req.kwargs(),
-        ) as r:
-            body = await r.read()
-            headers = {k.lower(): v for k, v in r.headers.items()}
-            return Response(r.status, r.reason or "", headers, body, str(r.url))
-    except TimeoutError:
-        raise NodeError(
-            f"item {index}: {req.method} {req.url} timed out after {timeout_s:g} s", item_index=index
-        ) from None
-    except aiohttp.ClientError as exc:
-        raise NodeError(
-            f"item {index}: {req.method} {req.url} failed: {exc or type(exc).__name__}", item_index=index
-        ) from exc
-
-
-async def _one(session: aiohttp.ClientSession, p: Params, item: Item, index: int, auth: Auth | None) -> Items:
-    resp = await _send(session, p, item, index, auth)
+async def _one(ctx: NodeContext, t: Transport, p: Params, item: Item, index: int) -> Items:
+    req = await build(ctx.binary, p, item, index)
+    paging = await pagination.settings(ctx, p, index)
+    if paging is not None:
+        pager = pagination.Pager(ctx, p, index, paging, lambda r: send(t, r, p, index))
+        return [out for resp in await pager.run(req) for out in to_items(resp, p, index)]
+    resp = await send(t, req, p, index)
     if resp.status >= 400 and not p.response.neverError:
         raise status_error(resp, p.method, index)
     return to_items(resp, p, index)
@@ -94,20 +64,18 @@ def _chunks(p: Params) -> tuple[int, float]:
 
 
 async def execute(ctx: NodeContext, items: Items, params: Params) -> NodeOutput:
-    problem = _unsupported(params)
-    if problem is not None:
-        raise NodeError(problem, node=ctx.node_name, retryable=False)
+    if params.provideSslCertificates:
+        raise NodeError("client SSL certificates are not supported yet", node=ctx.node_name, retryable=False)
     per_item = cast("list[Params]", await ctx.item_params())
-    auth = await resolve_auth(ctx, params)
     size, pause_s = _chunks(params)
     out: Items = []
-    async with _session(ctx) as session:
+    async with _transport(ctx, params) as t:
         for start in range(0, len(items), size):
             if start and pause_s:
                 await ctx.sleep(pause_s)
             idx = range(start, min(start + size, len(items)))
             results = await asyncio.gather(
-                *(_one(session, per_item[i], items[i], i, auth) for i in idx), return_exceptions=True
+                *(_one(ctx, t, per_item[i], items[i], i) for i in idx), return_exceptions=True
             )
             for i, result in zip(idx, results, strict=True):
                 if isinstance(result, BaseException):

@@ -1,41 +1,79 @@
 """Build one HTTP request from an item's parameters (query, headers, body).
 
-Kept apart from sending so pagination, credentials (which add headers or query parameters) and an
-SSRF guard (which checks ``url``) can hook in later without touching the transport.
+Kept apart from sending (``transport.py``) so pagination can change a built request (its URL, a
+query, body or header parameter) and credentials are applied to each hop as it goes out. Binary
+bodies (``binaryData``, multipart files) are read from the binary store through ``ctx.binary``:
+small ones as bytes, big ones streamed (``Request.data`` makes a fresh body for each send, so a
+redirect that keeps the body can send it again).
 """
 
 from __future__ import annotations
 
-import base64
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 
+from relayflow.engine.binary import BinaryData, key_of
 from relayflow.engine.items import Item
 from relayflow.errors import NodeError
 from relayflow.nodes.http_request.params import NameValue, Params
 
+# binary bodies up to this size are read whole (and can be re-sent as they are); bigger are streamed
+STREAM_MIN_BYTES = 1 << 20
 
-@dataclass
+Body = bytes | aiohttp.FormData | AsyncIterator[bytes]
+
+
+@dataclass(frozen=True)
 class Request:
     method: str
     url: str
     query: list[tuple[str, str]] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
-    # exactly one of these carries the body (or none)
+    # at most one of these carries the body: a JSON value, form fields, raw text, or a maker of
+    # the body (binary and multipart: a fresh one for each send)
     json: Any = None
-    data: bytes | str | aiohttp.FormData | list[tuple[str, str]] | None = None
+    form: list[tuple[str, str]] | None = None
+    content: str | None = None
+    data: Callable[[], Body] | None = None
 
     def kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"params": self.query or None, "headers": self.headers}
         if self.json is not None:
             kw["json"] = self.json
+        elif self.form is not None:
+            kw["data"] = self.form
+        elif self.content is not None:
+            kw["data"] = self.content
         elif self.data is not None:
-            kw["data"] = self.data
+            kw["data"] = self.data()
         return kw
+
+    def with_(self, **changes: Any) -> Request:
+        return replace(self, **changes)
+
+    def without_body(self) -> Request:
+        headers = {
+            k: v for k, v in self.headers.items() if k.lower() not in ("content-type", "content-length")
+        }
+        return replace(self, json=None, form=None, content=None, data=None, headers=headers)
+
+    def view(self) -> dict[str, Any]:
+        """The request as ``$request`` shows it to pagination expressions."""
+        body = (
+            self.json if self.json is not None else dict(self.form) if self.form is not None else self.content
+        )
+        return {
+            "method": self.method,
+            "url": self.url,
+            "qs": dict(self.query),
+            "headers": self.headers,
+            "body": body,
+        }
 
 
 def invalid(message: str, index: int) -> NodeError:
@@ -52,6 +90,14 @@ def text(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return orjson.dumps(value).decode()
     return str(value)
+
+
+def check_url(url: str, index: int) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise invalid(f"'url' must be an http:// or https:// URL, got {url!r}", index)
+    return url
 
 
 def _json_param(value: Any, what: str, index: int) -> Any:
@@ -75,10 +121,13 @@ def _query_pairs(name: str, value: Any, arrays: str) -> list[tuple[str, str]]:
     return [(f"{name}[]", text(v)) for v in value]
 
 
+def query_pairs(pairs: list[tuple[str, Any]], arrays: str) -> list[tuple[str, str]]:
+    return [pair for name, value in pairs for pair in _query_pairs(name, value, arrays)]
+
+
 def _query(p: Params, index: int) -> list[tuple[str, str]]:
     if not p.sendQuery:
         return []
-    arrays = p.options.queryParameterArrays
     if p.specifyQuery == "json":
         data = _json_param(p.jsonQuery, "'jsonQuery'", index) or {}
         if not isinstance(data, dict):
@@ -86,7 +135,7 @@ def _query(p: Params, index: int) -> list[tuple[str, str]]:
         pairs = list(data.items())
     else:
         pairs = [(q.name, q.value) for q in p.queryParameters.parameters if q.name]
-    return [pair for name, value in pairs for pair in _query_pairs(name, value, arrays)]
+    return query_pairs(pairs, p.options.queryParameterArrays)
 
 
 def _headers(p: Params, index: int) -> dict[str, str]:
@@ -103,57 +152,78 @@ def _headers(p: Params, index: int) -> dict[str, str]:
     return {(h.name.lower() if lower else h.name): text(h.value) for h in entries}
 
 
-def _binary(item: Item, prop: str, index: int) -> tuple[bytes, str, str]:
-    """(bytes, mime type, file name) of an item's binary property (n8n's base64 shape)."""
-    entry = (item.get("binary") or {}).get(prop)
-    if not isinstance(entry, dict) or not isinstance(entry.get("data"), str):
-        raise invalid(f"the item has no binary property {prop!r} to send", index)
+@dataclass(frozen=True)
+class _Binary:
+    body: Callable[[], bytes | AsyncIterator[bytes]]
+    size: int
+    mime: str
+    name: str
+
+
+async def _binary(binary: BinaryData, item: Item, prop: str, index: int) -> _Binary:
+    """An item's binary property, read whole when small, else streamed at each send."""
     try:
-        data = base64.b64decode(entry["data"], validate=False)
-    except ValueError as exc:
-        raise invalid(f"binary property {prop!r} is not base64: {exc}", index) from None
+        entry = binary.entry(item, prop)
+        size = entry.get("bytes")
+        whole = None
+        if key_of(entry) is None or not isinstance(size, int) or size <= STREAM_MIN_BYTES:
+            whole = await binary.get(entry)
+    except NodeError as exc:
+        raise invalid(exc.message, index) from None
     mime = str(entry.get("mimeType") or "application/octet-stream")
-    return data, mime, str(entry.get("fileName") or prop)
+    name = str(entry.get("fileName") or prop)
+    if whole is not None:
+        data = whole
+        return _Binary(lambda: data, len(data), mime, name)
+    assert isinstance(size, int)  # narrowed above: a stored entry with its size
+    return _Binary(lambda: binary.stream(entry), size, mime, name)
 
 
-def _multipart(p: Params, item: Item, index: int) -> aiohttp.FormData:
-    form = aiohttp.FormData()
+async def _multipart(binary: BinaryData, p: Params, item: Item, index: int) -> Callable[[], Body]:
+    fields: list[tuple[str, Any, _Binary | None]] = []
     for b in p.bodyParameters.parameters:
         if b.parameterType == "formBinaryData":
-            data, mime, name = _binary(item, b.inputDataFieldName or "data", index)
-            form.add_field(b.name, data, content_type=mime, filename=name)
+            fields.append((b.name, None, await _binary(binary, item, b.inputDataFieldName or "data", index)))
         else:
-            form.add_field(b.name, text(b.value))
-    return form
+            fields.append((b.name, text(b.value), None))
+
+    def make() -> aiohttp.FormData:
+        form = aiohttp.FormData()
+        for name, value, file in fields:
+            if file is None:
+                form.add_field(name, value)
+            else:
+                form.add_field(name, file.body(), content_type=file.mime, filename=file.name)
+        return form
+
+    return make
 
 
-def _body(p: Params, item: Item, req: Request, index: int) -> None:
+async def _body(binary: BinaryData, p: Params, item: Item, req: Request, index: int) -> Request:
     kind = p.contentType
+    headers = dict(req.headers)
     if kind == "binaryData":
-        data, mime, _ = _binary(item, p.inputDataFieldName or "data", index)
-        req.data = data
-        req.headers.setdefault("content-type", mime)
-    elif kind == "multipart-form-data":
-        req.data = _multipart(p, item, index)
-    elif kind == "raw" or p.specifyBody == "string":
+        file = await _binary(binary, item, p.inputDataFieldName or "data", index)
+        headers.setdefault("content-type", file.mime)
+        headers.setdefault("content-length", str(file.size))
+        return req.with_(data=file.body, headers=headers)
+    if kind == "multipart-form-data":
+        return req.with_(data=await _multipart(binary, p, item, index))
+    if kind == "raw" or p.specifyBody == "string":
         raw = p.body if p.body not in ("", None) else p.jsonBody
-        req.data = raw if isinstance(raw, str) else text(raw)
         default = "application/x-www-form-urlencoded" if kind == "form-urlencoded" else "text/plain"
-        req.headers.setdefault("content-type", p.rawContentType or default)
-    elif kind == "form-urlencoded":
-        req.data = [(b.name, text(b.value)) for b in p.bodyParameters.parameters if b.name]
-    elif p.specifyBody == "json":
-        req.json = _json_param(p.jsonBody, "'jsonBody'", index)
-    else:
-        req.json = {b.name: b.value for b in p.bodyParameters.parameters if b.name}
+        headers.setdefault("content-type", p.rawContentType or default)
+        return req.with_(content=raw if isinstance(raw, str) else text(raw), headers=headers)
+    if kind == "form-urlencoded":
+        return req.with_(form=[(b.name, text(b.value)) for b in p.bodyParameters.parameters if b.name])
+    if p.specifyBody == "json":
+        return req.with_(json=_json_param(p.jsonBody, "'jsonBody'", index))
+    return req.with_(json={b.name: b.value for b in p.bodyParameters.parameters if b.name})
 
 
-def build(p: Params, item: Item, index: int) -> Request:
-    url = p.url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise invalid(f"'url' must be an http:// or https:// URL, got {url!r}", index)
+async def build(binary: BinaryData, p: Params, item: Item, index: int) -> Request:
+    url = check_url(p.url, index)
     req = Request(method=p.method, url=url, query=_query(p, index), headers=_headers(p, index))
     if p.sendBody:
-        _body(p, item, req, index)
+        req = await _body(binary, p, item, req, index)
     return req

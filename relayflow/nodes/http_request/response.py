@@ -1,9 +1,11 @@
-"""Turn an HTTP response into items (JSON, text or file; full response or body only)."""
+"""Responses → items (JSON, text or file; full response or body only).
+
+File bodies are never held in memory: ``transport.py`` streams them into the binary store and
+the ``Response`` carries the store's entry (``relayflow.engine.binary``).
+"""
 
 from __future__ import annotations
 
-import base64
-import mimetypes
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +25,12 @@ class Response:
     headers: dict[str, str]
     body: bytes
     url: str
+    # the binary data entry when the body went to the binary store (a file response)
+    file: dict[str, Any] | None = None
 
     @property
     def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+        return content_type(self.headers)
 
     @property
     def charset(self) -> str:
@@ -43,32 +47,19 @@ class Response:
             return self.body.decode("utf-8", errors="replace")
 
 
-def _kind(resp: Response, fmt: str) -> str:
-    """ "json", "text" or "file" for a response under ``responseFormat``."""
+def content_type(headers: dict[str, str]) -> str:
+    return headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def kind_of(ctype: str, fmt: str) -> str:
+    """ "json", "text" or "file" for a (non-empty) body of ``ctype`` under ``responseFormat``."""
     if fmt != "autodetect":
         return fmt
-    ctype = resp.content_type
-    if "json" in ctype or not resp.body.strip():
-        return "json"  # an empty body (204 No Content...) is an empty item
+    if "json" in ctype:
+        return "json"
     if not ctype or any(t in ctype for t in _TEXT_TYPES):
         return "text"
     return "file"
-
-
-def _file(resp: Response) -> dict[str, Any]:
-    """The body as n8n's binary data entry."""
-    mime = resp.content_type or "application/octet-stream"
-    name = resp.url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "file"
-    ext = (mimetypes.guess_extension(mime) or "").lstrip(".")
-    entry: dict[str, Any] = {
-        "data": base64.b64encode(resp.body).decode("ascii"),
-        "mimeType": mime,
-        "fileName": name,
-        "fileSize": len(resp.body),
-    }
-    if ext:
-        entry["fileExtension"] = ext
-    return entry
 
 
 def _decode_json(resp: Response, index: int, strict: bool) -> Any:
@@ -87,6 +78,26 @@ def _decode_json(resp: Response, index: int, strict: bool) -> Any:
         return resp.text()
 
 
+def body_value(resp: Response, p: Params, index: int) -> Any:
+    """The decoded body: JSON value, text, or the binary entry of a file."""
+    if resp.file is not None:
+        return resp.file
+    fmt = p.response.responseFormat
+    if fmt == "text" or (fmt != "json" and resp.body.strip() and kind_of(resp.content_type, fmt) == "text"):
+        return resp.text()
+    return _decode_json(resp, index, strict=fmt == "json")
+
+
+def view(resp: Response, p: Params, index: int) -> dict[str, Any]:
+    """The response as ``$response`` shows it to pagination expressions."""
+    return {
+        "body": body_value(resp, p, index),
+        "headers": resp.headers,
+        "statusCode": resp.status,
+        "statusMessage": resp.reason,
+    }
+
+
 def _body_items(value: Any, prop: str, split: bool) -> list[dict[str, Any]]:
     if isinstance(value, dict):
         return [value]
@@ -98,20 +109,15 @@ def _body_items(value: Any, prop: str, split: bool) -> list[dict[str, Any]]:
 def to_items(resp: Response, p: Params, index: int) -> Items:
     settings = p.response
     prop = settings.outputPropertyName or "data"
-    kind = _kind(resp, settings.responseFormat)
     paired = {"item": index}
     meta = {"headers": resp.headers, "statusCode": resp.status, "statusMessage": resp.reason}
-    if kind == "file":
+    if resp.file is not None:
         json: dict[str, Any] = meta if settings.fullResponse else {}
-        return [{"json": json, "binary": {prop: _file(resp)}, "pairedItem": paired}]
-    body: Any
-    if kind == "json":
-        body = _decode_json(resp, index, strict=settings.responseFormat == "json")
-    else:
-        body = resp.text()
+        return [{"json": json, "binary": {prop: resp.file}, "pairedItem": paired}]
+    body = body_value(resp, p, index)
     if settings.fullResponse:
         return [{"json": {"body": body, **meta}, "pairedItem": paired}]
-    if kind == "text" or isinstance(body, str):
+    if isinstance(body, str):
         return [{"json": {prop: body}, "pairedItem": paired}]
     out: list[Item] = []
     for json_value in _body_items(body, "data", p.options.splitIntoItems):

@@ -6,7 +6,7 @@ in a workflow's timezone, and ``slot_key`` names a slot for the "fires at most o
 (``timing``, whose docstring states the DST semantics).
 """
 
-from relayflow.triggers.schedule.rules import CronRule, IntervalRule, Rule, rules_for
+from relayflow.triggers.schedule.rules import CronRule, IntervalRule, Rule, poll_rules, rules_for
 from relayflow.triggers.schedule.timing import (
     Fire,
     Policy,
@@ -27,6 +27,7 @@ __all__ = [
     "due_after_downtime",
     "fires_between",
     "next_fire",
+    "poll_rules",
     "rules_for",
     "slot_key",
     "slots_between",

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from relayflow.engine.params import path_text
 from relayflow.errors import ParameterInvalid, UnknownNodeType
-from relayflow.nodes.triggers import CronParams, CronTime, ScheduleParams, ScheduleRule
+from relayflow.nodes.triggers import CronParams, CronTime, CronTimes, ScheduleParams, ScheduleRule
 
 Period = Literal["day", "week", "month"]
 M = TypeVar("M", bound=BaseModel)
@@ -119,6 +119,16 @@ def rules_for(node_type: str, params: BaseModel | dict[str, Any]) -> list[Rule]:
         cron = _validated(CronParams, params)
         return [_cron_rule(t, f"triggerTimes.item[{i}]") for i, t in enumerate(cron.triggerTimes.item)]
     raise UnknownNodeType(f"{node_type!r} is not a schedule node")
+
+
+def poll_rules(poll_times: BaseModel | dict[str, Any] | None) -> list[Rule]:
+    """The rules of a polling trigger's ``pollTimes`` parameter: the items of n8n's Cron
+    ``triggerTimes`` (everyMinute, everyHour, everyX, custom...). n8n's default when the
+    parameter is absent: every minute."""
+    if poll_times is None:
+        return [CronRule("0 * * * * *")]
+    times = _validated(CronTimes, poll_times)
+    return [_cron_rule(t, f"pollTimes.item[{i}]") for i, t in enumerate(times.item)]
 
 
 def _validated(model: type[M], params: BaseModel | dict[str, Any]) -> M:

@@ -191,9 +191,14 @@ async def test_continue_on_fail_in_each_item_mode_keeps_going() -> None:
     assert output_json(out) == [{"ok": 0}, {"error": "nope [line 1, for item 1]"}, {"ok": 2}, {"ok": 3}]
 
 
-async def test_python_language_is_refused_clearly() -> None:
-    with pytest.raises(NodeRunFailed, match="Python Code nodes arrive in a later release"):
-        await run_node(CODE, {"language": "python", "pythonCode": "return items"}, ITEMS, type_version=2)
+async def test_python_language_goes_to_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the Python sandbox is tested in tests/integration/test_python_code*.py; here: it is used
+    monkeypatch.delenv("RELAYFLOW_CODE_UNSAFE", raising=False)
+    monkeypatch.setenv("RELAYFLOW_CODE_BWRAP", "/nonexistent/bwrap")
+    with pytest.raises(NodeRunFailed, match="the Python sandbox cannot start"):
+        await run_node(
+            CODE, {"language": "python", "pythonCode": "return _input.all()"}, ITEMS, type_version=2
+        )
 
 
 async def test_time_limit_and_the_event_loop_stays_free() -> None:

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from relayflow.engine.expression import ExpressionScope
-from relayflow.engine.memory import FakeClock
+from relayflow.engine.memory import FakeClock, MemoryBinaryStore
 from relayflow.errors import WorkflowInvalid
 from relayflow.expressions import default_expression_engine
 from relayflow.http_session import SharedSession
@@ -256,13 +256,17 @@ async def test_text_format_and_output_property(server: TestServer) -> None:
     assert list(json) == ["page"] and orjson.loads(json["page"]) == [{"id": 1}, {"id": 2}, 3]
 
 
-async def test_file_responses_become_binary_data(server: TestServer) -> None:
-    out = await http({"url": url(server, "/png")})
+async def test_file_responses_go_to_the_binary_store(server: TestServer) -> None:
+    store = MemoryBinaryStore()
+    out = await http({"url": url(server, "/png")}, engine=make_engine(binary=store))
     (item,) = out[0]
     assert item["json"] == {}
     entry = item["binary"]["data"]
-    assert base64.b64decode(entry["data"]) == PNG
-    assert (entry["mimeType"], entry["fileName"], entry["fileSize"]) == ("image/png", "png", len(PNG))
+    assert "data" not in entry or entry["data"] == "memory"  # a reference, not base64
+    assert (entry["mimeType"], entry["fileName"], entry["fileExtension"]) == ("image/png", "png", "png")
+    assert (entry["bytes"], entry["fileSize"]) == (len(PNG), f"{len(PNG)} B")
+    (key,) = store.keys()
+    assert entry["id"] == f"memory:{key}" and await store.read_bytes(key) == PNG
 
 
 async def test_full_response(server: TestServer) -> None:

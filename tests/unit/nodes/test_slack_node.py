@@ -1,24 +1,41 @@
-"""The Slack node against a local stand-in for Slack's Web API (chat.postMessage, chat.update).
+"""The Slack node against a local stand-in for Slack's Web API (chat.postMessage, chat.update,
+the three-step external file upload, oauth.v2.access).
 
-The stand-in records every request, answers like Slack (HTTP 200 with ``ok: false`` on errors)
-and rate-limits the channel ``C_BUSY`` once. The credential comes from a small fake vault whose
-``baseUrl`` points at the stand-in.
+The stand-in records every request, answers like Slack (HTTP 200 with ``ok: false`` on errors),
+rate-limits the channel ``C_BUSY`` once, and keeps the bytes uploaded to its upload URL (checking
+them against the declared length). The slackApi credential comes from a small fake vault whose
+``baseUrl`` points at the stand-in; slackOAuth2Api ones are stored through the real credential
+service (memory access store) and handed out by its vault, as in the server.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from relayflow.access.memory import MemoryAccessStore
+from relayflow.access.model import InstanceRole, ObjectKind, Principal
+from relayflow.access.service import AccessService, fast_hasher
+from relayflow.binary import BinaryData, FilesystemBinaryStore, MemoryBinaryStore
+from relayflow.credentials.service import CredentialService
+from relayflow.credentials.vault import StoreCredentialVault
 from relayflow.engine.executor import Engine
 from relayflow.engine.memory import FakeClock
+from relayflow.engine.ports import BinaryStore
 from relayflow.errors import CredentialUnavailable
+from relayflow.nodes.slack_files import upload_url_allowed
+from relayflow.security.secrets import Keyring
 from relayflow.testing import NodeRunFailed, make_engine, node_workflow, output_json, run_node, run_workflow
 
 T = "n8n-nodes-base.slack"
@@ -34,6 +51,13 @@ class Slack:
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     busy_left: int = 1
     server: TestServer | None = None
+    # file id -> (file name, declared length); file id -> the bytes received at the upload URL
+    pending: dict[str, tuple[str, int]] = field(default_factory=dict)
+    uploaded: dict[str, bytes] = field(default_factory=dict)
+    # headers of each request to the upload URL
+    upload_headers: list[dict[str, str]] = field(default_factory=list)
+    # the upload URL files.getUploadURLExternal answers (None: the stand-in's own)
+    upload_url: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -44,13 +68,50 @@ class Slack:
         return [body for m, _, body in self.calls if m == method]
 
 
+async def _body(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        body: dict[str, Any] = await request.json()
+        return body
+    return {k: str(v) for k, v in (await request.post()).items()}
+
+
+def _files_api(slack: Slack, method: str, body: dict[str, Any]) -> dict[str, Any]:
+    if method == "files.getUploadURLExternal":
+        if not body.get("filename") or not str(body.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{len(slack.pending) + 1:04d}"
+        slack.pending[file_id] = (body["filename"], int(body["length"]))
+        assert slack.server is not None
+        url = slack.upload_url or f"http://127.0.0.1:{slack.server.port}/upload/{file_id}"
+        return {"ok": True, "upload_url": url, "file_id": file_id}
+    files = json.loads(body.get("files") or "[]")
+    if not files or any(f.get("id") not in slack.uploaded for f in files):
+        return {"ok": False, "error": "file_not_found"}
+    return {
+        "ok": True,
+        "files": [
+            {
+                "id": f["id"],
+                "title": f.get("title"),
+                "name": slack.pending[f["id"]][0],
+                "size": len(slack.uploaded[f["id"]]),
+            }
+            for f in files
+        ],
+    }
+
+
 def _app(slack: Slack) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        body = await request.json()
+        body = await _body(request)
         slack.calls.append((method, request.headers.get("Authorization", ""), body))
+        if method == "oauth.v2.access":  # client authentication, no bearer token
+            return web.json_response(_token_answer(body))
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if method.startswith("files."):
+            return web.json_response(_files_api(slack, method, body))
         channel = body.get("channel")
         if channel == "C_BUSY" and slack.busy_left:
             slack.busy_left -= 1
@@ -67,9 +128,37 @@ def _app(slack: Slack) -> web.Application:
             {"ok": True, "channel": channel, "ts": ts, "message": {"type": "message", "ts": ts, **message}}
         )
 
-    app = web.Application()
+    async def receive(request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        slack.upload_headers.append(dict(request.headers))
+        if file_id not in slack.pending:
+            return web.Response(status=404)
+        data = await request.read()
+        if len(data) != slack.pending[file_id][1]:
+            return web.Response(status=400, text="length mismatch")
+        slack.uploaded[file_id] = data
+        return web.Response(text=f"OK - {len(data)}")
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/api/{method}", handle)
+    app.router.add_post("/upload/{file_id}", receive)
     return app
+
+
+def _token_answer(form: Mapping[str, Any]) -> dict[str, Any]:
+    """oauth.v2.access: a rotated bot token for the refresh token "r1" of client "cid"."""
+    if form.get("client_id") != "cid" or form.get("client_secret") != "csecret":
+        return {"ok": False, "error": "invalid_client_id"}
+    if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != "r1":
+        return {"ok": False, "error": "invalid_refresh_token"}
+    return {
+        "ok": True,
+        "access_token": TOKEN,
+        "token_type": "bot",
+        "refresh_token": "r2",
+        "expires_in": 43200,
+        "scope": "chat:write,files:write",
+    }
 
 
 @pytest.fixture
@@ -334,9 +423,10 @@ async def test_wrong_token_reports_invalid_auth_without_the_token(slack: Slack) 
 @pytest.mark.parametrize(
     ("parameters", "expected"),
     [
-        ({"resource": "file", "options": {}}, "file upload is not supported yet"),
+        ({"resource": "file", "operation": "getAll"}, "file 'getAll' is not supported yet"),
         ({"operation": "search", "query": "x"}, "not supported yet"),
-        ({"authentication": "oAuth2", "channelId": channel("C1"), "text": "x"}, "oAuth2"),
+        ({"authentication": "magic", "channelId": channel("C1"), "text": "x"}, "'magic' authentication"),
+        ({"authentication": "oAuth2", "channelId": channel("C1"), "text": "x"}, "slackOAuth2Api"),
     ],
 )
 async def test_unsupported_parts_fail_clearly(
@@ -372,3 +462,199 @@ async def test_blocks_that_are_not_json_fail_the_item(slack: Slack) -> None:
         await run(slack, params)
     assert "blocks must be JSON" in info.value.error["message"]
     assert slack.calls == []
+
+
+# --- file upload ------------------------------------------------------------------------------
+
+
+async def upload_run(
+    slack: Slack, parameters: Mapping[str, Any], items: Any, *, version: float, store: BinaryStore
+) -> list[dict[str, Any]]:
+    engine = make_engine(
+        credentials=FakeVault({"accessToken": TOKEN, "baseUrl": slack.base_url}), binary=store
+    )
+    out = await run_node(T, parameters, items, type_version=version, node_fields=CREDENTIALS, engine=engine)
+    return output_json(out)
+
+
+async def test_upload_streams_a_big_stored_file_and_shares_it(slack: Slack, tmp_path: Path) -> None:
+    store = FilesystemBinaryStore(tmp_path / "binary")
+    data = os.urandom(5 * 1000 * 1000 + 3)
+    entry = await BinaryData(store, "exec-1").put(data, file_name="render.png", mime_type="image/png")
+    # the corpus's v2.3 shape: always binary ("data"), one channelId
+    params = {
+        "resource": "file",
+        "options": {"channelId": "=C08KC39K8DR", "initialComment": "here", "threadTs": "1699.1"},
+    }
+    out = await upload_run(slack, params, [{"json": {}, "binary": {"data": entry}}], version=2.3, store=store)
+    assert [m for m, _, _ in slack.calls] == ["files.getUploadURLExternal", "files.completeUploadExternal"]
+    assert slack.bodies("files.getUploadURLExternal") == [
+        {"filename": "render.png", "length": str(len(data))}
+    ]
+    assert slack.uploaded == {"F0001": data}
+    [headers] = slack.upload_headers
+    assert headers["Content-Length"] == str(len(data)) and "Authorization" not in headers
+    [complete] = slack.bodies("files.completeUploadExternal")
+    assert json.loads(complete.pop("files")) == [{"id": "F0001", "title": "render.png"}]
+    assert complete == {"channel_id": "C08KC39K8DR", "initial_comment": "here", "thread_ts": "1699.1"}
+    assert out == [{"id": "F0001", "title": "render.png", "name": "render.png", "size": len(data)}]
+
+
+async def test_upload_text_content_to_several_channels_v21(slack: Slack) -> None:
+    params = {
+        "resource": "file",
+        "operation": "upload",
+        "binaryData": False,
+        "fileContent": "={{ $json.body }}",
+        "options": {"channelIds": ["C1", "C2"], "fileName": "notes.txt", "title": "Notes"},
+    }
+    out = await upload_run(slack, params, [{"body": "héllo"}], version=2.1, store=MemoryBinaryStore())
+    assert slack.bodies("files.getUploadURLExternal") == [{"filename": "notes.txt", "length": "6"}]
+    assert slack.uploaded == {"F0001": "héllo".encode()}
+    [complete] = slack.bodies("files.completeUploadExternal")
+    assert complete["channels"] == "C1,C2" and "channel_id" not in complete
+    assert json.loads(complete["files"]) == [{"id": "F0001", "title": "Notes"}]
+    assert out[0]["title"] == "Notes"
+
+
+async def test_upload_v1_named_binary_property_inline_base64(slack: Slack) -> None:
+    raw = b"%PDF-1.4 tiny"
+    item = {
+        "json": {},
+        "binary": {"doc": {"data": base64.b64encode(raw).decode(), "mimeType": "application/pdf"}},
+    }
+    params = {"resource": "file", "binaryData": True, "binaryPropertyName": "doc", "options": {}}
+    await upload_run(slack, params, [item], version=1, store=MemoryBinaryStore())
+    # no fileName anywhere: the property name stands in
+    assert slack.bodies("files.getUploadURLExternal") == [{"filename": "doc", "length": str(len(raw))}]
+    assert slack.uploaded == {"F0001": raw}
+    assert "channel_id" not in slack.bodies("files.completeUploadExternal")[0]
+
+
+async def test_upload_of_a_missing_binary_property_names_it(slack: Slack) -> None:
+    params = {"resource": "file", "binaryPropertyName": "file", "options": {"channelId": "C1"}}
+    with pytest.raises(NodeRunFailed) as info:
+        await upload_run(slack, params, [{"json": {}}], version=2.2, store=MemoryBinaryStore())
+    assert "no binary property 'file'" in info.value.error["message"]
+    assert slack.calls == []
+
+
+async def test_upload_url_on_another_host_is_refused(slack: Slack) -> None:
+    slack.upload_url = "https://files.example.net/upload/F0001"
+    params = {"resource": "file", "binaryData": False, "fileContent": "x", "options": {}}
+    with pytest.raises(NodeRunFailed) as info:
+        await upload_run(slack, params, None, version=2, store=MemoryBinaryStore())
+    assert "'files.example.net'" in info.value.error["message"] and "refused" in info.value.error["message"]
+    assert [m for m, _, _ in slack.calls] == ["files.getUploadURLExternal"]
+    assert slack.upload_headers == []
+
+
+@pytest.mark.parametrize(
+    ("url", "base", "allowed"),
+    [
+        ("https://files.slack.com/upload/v1/abc", "https://slack.com/api", True),
+        ("https://slack.com/upload", "http://127.0.0.1:9/api", True),
+        ("http://files.slack.com/upload/v1/abc", "https://slack.com/api", False),
+        ("https://files.slack.com.evil.io/x", "https://slack.com/api", False),
+        ("https://evilslack.com/x", "https://slack.com/api", False),
+        ("https://user:pw@files.slack.com/x", "https://slack.com/api", False),
+        ("http://127.0.0.1:9/upload/F1", "http://127.0.0.1:9/api", True),
+        ("http://127.0.0.2:9/upload/F1", "http://127.0.0.1:9/api", False),
+        ("https://up.proxy.corp/x", "https://proxy.corp/slack/api", True),
+        ("http://up.proxy.corp/x", "https://proxy.corp/slack/api", False),
+        ("https://proxy.corp.evil.io/x", "https://proxy.corp/slack/api", False),
+        ("ftp://files.slack.com/x", "https://slack.com/api", False),
+    ],
+)
+def test_upload_url_host_check(url: str, base: str, allowed: bool) -> None:
+    assert upload_url_allowed(url, base) is allowed
+
+
+# --- slackOAuth2Api ---------------------------------------------------------------------------
+
+OAUTH_REF = {"id": "", "name": "Slack (OAuth)"}
+
+
+@dataclass
+class Stored:
+    service: CredentialService
+    owner: Principal
+    credential_id: str
+    workflow_id: str = "wf-slack"
+
+
+async def stored_oauth2(slack: Slack, tokens: Mapping[str, Any]) -> Stored:
+    access = AccessService(MemoryAccessStore(), Keyring.of([os.urandom(32)]), hasher=fast_hasher())
+    service = CredentialService(lambda: access)
+    user = await access.create_user("ann@example.com", "ann", "password-123", InstanceRole.MEMBER)
+    owner = await access.principal(user)
+    data = {
+        "clientId": "cid",
+        "clientSecret": "csecret",
+        "baseUrl": slack.base_url,
+        "accessTokenUrl": f"{slack.base_url}/oauth.v2.access",
+        "oauthTokenData": dict(tokens),
+    }
+    seen = await service.create(
+        owner, name="Slack (OAuth)", type_="slackOAuth2Api", data=data, project_id=None
+    )
+    await access.store.set_owner(ObjectKind.WORKFLOW, "wf-slack", owner.user.personal_project_id)
+    return Stored(service, owner, seen.credential.id)
+
+
+async def run_oauth2(stored: Stored, parameters: Mapping[str, Any], version: float = 2.3) -> Any:
+    fields = {"credentials": {"slackOAuth2Api": {**OAUTH_REF, "id": stored.credential_id}}}
+    wf = node_workflow(
+        T, {"authentication": "oAuth2", **parameters}, type_version=version, node_fields=fields
+    )
+    engine = make_engine(credentials=StoreCredentialVault(stored.service))
+    return await run_workflow({**wf, "id": stored.workflow_id}, engine=engine)
+
+
+async def test_oauth2_credential_posts_with_its_stored_access_token(slack: Slack) -> None:
+    stored = await stored_oauth2(slack, {"access_token": TOKEN, "token_type": "bot"})
+    # the corpus's shape (write_newsletter_tool, Backup all n8n Workflows To Github)
+    params = {"select": "channel", "channelId": channel("C09JX12JJP2"), "text": "backup started"}
+    record = await run_oauth2(stored, {**params, "otherOptions": {"includeLinkToWorkflow": False}}, 2.2)
+    assert record.error is None
+    assert slack.calls == [
+        ("chat.postMessage", f"Bearer {TOKEN}", {"channel": "C09JX12JJP2", "text": "backup started"})
+    ]
+    assert TOKEN not in json.dumps(record.to_dict(), default=str)
+
+
+async def test_oauth2_expired_token_is_refreshed_then_used(slack: Slack) -> None:
+    stored = await stored_oauth2(
+        slack, {"access_token": "xoxe-old", "refresh_token": "r1", "expires_at": int(time.time()) - 60}
+    )
+    params = {"resource": "file", "binaryData": False, "fileContent": "md", "options": {"fileName": "a.md"}}
+    record = await run_oauth2(stored, params, 2.1)
+    assert record.error is None
+    [refresh] = slack.bodies("oauth.v2.access")
+    assert refresh["grant_type"] == "refresh_token" and refresh["client_id"] == "cid"
+    assert {auth for m, auth, _ in slack.calls if m.startswith("files.")} == {f"Bearer {TOKEN}"}
+    assert slack.uploaded == {"F0001": b"md"}
+    row = await stored.service.store.get_credential(stored.credential_id)
+    assert row is not None
+    kept = stored.service.open(row)["oauthTokenData"]
+    assert (
+        kept["access_token"] == TOKEN and kept["refresh_token"] == "r2" and kept["expires_at"] > time.time()
+    )
+
+
+async def test_oauth2_credential_without_a_token_fails_clearly(slack: Slack) -> None:
+    stored = await stored_oauth2(slack, {})
+    record = await run_oauth2(stored, {"select": "channel", "channelId": channel("C1"), "text": "x"})
+    assert record.error is not None
+    assert "slackOAuth2Api" in record.error["message"] and "no access token" in record.error["message"]
+    assert slack.calls == []
+
+
+async def test_oauth2_authorize_url_is_slacks_with_bot_scopes(slack: Slack) -> None:
+    stored = await stored_oauth2(slack, {})
+    url = await stored.service.authorize(stored.owner, stored.credential_id, "https://flows.example.com/cb")
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://slack.com/oauth/v2/authorize"
+    query = parse_qs(parts.query)
+    assert query["client_id"] == ["cid"] and query["redirect_uri"] == ["https://flows.example.com/cb"]
+    assert {"chat:write", "files:write"} <= set(query["scope"][0].split(","))
