@@ -78,10 +78,19 @@ def _summary(record: Any) -> None:
     typer.echo(f"{record.status.value} in {total:.1f} ms ({len(record.node_runs)} node runs)", err=True)
 
 
-async def _run_and_settle(engine: Any, wf: Any, items: Any, start: str | None) -> Any:
-    """Run, then let detached work (an error workflow) finish before the process exits."""
+async def _run_and_settle(
+    engine: Any, wf: Any, items: Any, start: str | None, binary_dir: Path | None = None
+) -> Any:
+    """Run, then let detached work (an error workflow) finish before the process exits; with
+    ``binary_dir``, write the terminal nodes' files there (they live in memory until then)."""
     record = await engine.run(wf, input_items=items, start_node=start)
     await engine.wait_background()
+    if binary_dir is not None:
+        from relayflow.binary.export import save_terminal_binaries
+
+        saved = await save_terminal_binaries(record, engine.services.binary, binary_dir)
+        if saved:
+            typer.echo(f"relayflow: wrote {len(saved)} file(s) to {binary_dir}", err=True)
     return record
 
 
@@ -94,6 +103,10 @@ def run(
     json_out: Annotated[bool, typer.Option("--json", help="Print the whole run record as JSON.")] = False,
     start: Annotated[str | None, typer.Option("--start", help="Name of the node to start from.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-node summary on stderr.")] = False,
+    binary_dir: Annotated[
+        Path | None,
+        typer.Option("--binary-dir", help="Write the terminal nodes' binary data (files) into this folder."),
+    ] = None,
 ) -> None:
     """Run a workflow from its manual trigger (or first trigger) and print the terminal nodes' output."""
     from relayflow.engine.items import normalize_items
@@ -110,7 +123,7 @@ def run(
     engine = build_engine(base_dir=file.resolve().parent)
     items = normalize_items(data) if data is not None else None
     try:
-        record = asyncio.run(_run_and_settle(engine, wf, items, start))
+        record = asyncio.run(_run_and_settle(engine, wf, items, start, binary_dir))
     finally:
         if engine.expressions is not None:
             engine.expressions.close()

@@ -321,9 +321,18 @@ def _disposition_name(request: Request) -> str | None:
     for part in header.split(";")[1:]:
         key, _, value = part.strip().partition("=")
         if key.lower() == "filename" and value:
-            name = value.strip().strip('"').replace("\\", "/").rsplit("/", 1)[-1]
-            return name or None
+            return base_name(value.strip().strip('"'))
     return None
+
+
+def base_name(name: str | None) -> str | None:
+    """A client's file name without any folder part (``../../etc/passwd`` → ``passwd``) or
+    control characters: it is metadata (``fileName``), never a path (X3)."""
+    if not name:
+        return None
+    last = name.replace("\\", "/").rsplit("/", 1)[-1]
+    clean = "".join(c for c in last if c >= " " and c != "\x7f").strip()
+    return clean if clean not in ("", ".", "..") else None
 
 
 async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
@@ -365,8 +374,9 @@ async def _multipart(
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
                 mime = value.content_type or ""
-                entry = await store.put(_file_chunks(value), file_name=value.filename, mime_type=mime or None)
-                uploads.append(Upload(key, value.filename, entry["mimeType"], b"", entry))
+                name = base_name(value.filename)
+                entry = await store.put(_file_chunks(value), file_name=name, mime_type=mime or None)
+                uploads.append(Upload(key, name, entry["mimeType"], b"", entry))
             elif key in fields:
                 prev = fields[key]
                 fields[key] = [*prev, value] if isinstance(prev, list) else [prev, value]

@@ -150,6 +150,17 @@ class Engine:
             self._graphs.popitem(last=False)
         return g
 
+    async def _seed_static_data(self, workflow: Workflow) -> None:
+        """Once per workflow id in this process: the static data kept in the store (a
+        workflow read from a listing, as the scheduler does, carries none), so the first
+        execution after a start continues from it instead of overwriting it with nothing."""
+        store = self.services.static_data
+        if workflow.id is None or store is None or workflow.id in self._static:
+            return
+        kept = await store.load_static_data(workflow.id)
+        if workflow.id not in self._static:  # another execution may have seeded it meanwhile
+            self._static[workflow.id] = kept if kept is not None else static_data_of(workflow)
+
     def static_data_for(self, workflow: Workflow, mode: str, depth: int) -> dict[str, Any]:
         """The static data an execution of ``workflow`` sees: when it is kept, the one dict of
         that workflow id in this process (whichever parse of the workflow runs), else the
@@ -198,6 +209,7 @@ class Engine:
         execution, with ``resume_state`` telling each parked node what resumed it.
         """
         graph = self.graph(workflow)
+        await self._seed_static_data(workflow)
         continuing = resume is not None and execution_id == resume.id
         record = ExecutionRecord(
             id=execution_id or uuid.uuid4().hex,

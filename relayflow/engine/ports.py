@@ -55,6 +55,9 @@ class StaticDataStore(Protocol):
 
     async def save_static_data(self, workflow_id: str, data: Mapping[str, Any]) -> None: ...
 
+    async def load_static_data(self, workflow_id: str) -> dict[str, Any] | None:
+        """What was saved last; None when nothing was (or the workflow is gone)."""
+
 
 class CredentialVault(Protocol):
     """Credentials for nodes. ``ref`` is the node's ``credentials[type_]`` (n8n's ``{"id", "name"}``);

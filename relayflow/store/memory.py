@@ -145,6 +145,10 @@ class MemoryWorkflowStore:
         if workflow_id in self._rows:
             self._static[workflow_id] = copy.deepcopy(dict(data))
 
+    async def load_static_data(self, workflow_id: str) -> dict[str, Any] | None:
+        kept = self._static.get(workflow_id)
+        return copy.deepcopy(kept) if kept is not None else None
+
     async def versions(self, workflow_id: str) -> list[WorkflowVersion]:
         self._existing(workflow_id)
         return [dataclasses.replace(v, data={}) for v in reversed(self._versions[workflow_id])]

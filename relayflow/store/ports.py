@@ -100,6 +100,9 @@ class WorkflowStore(Protocol):
         """Keep the static data executions left (n8n's ``staticData``) without a new version;
         ``get`` returns it in ``data["staticData"]``. A deleted workflow's is dropped."""
 
+    async def load_static_data(self, workflow_id: str) -> dict[str, Any] | None:
+        """What ``save_static_data`` kept last; None when nothing was (or the workflow is gone)."""
+
     async def close(self) -> None: ...
 
 

@@ -27,3 +27,15 @@ async def test_static_data_goes_with_its_workflow(workflows: WorkflowStore) -> N
     assert await workflows.delete(created.id)
     await workflows.save_static_data(created.id, {"global": {"n": 2}})  # deleted meanwhile: dropped
     assert await workflows.get(created.id) is None
+
+
+async def test_load_static_data_reads_what_was_kept(workflows: WorkflowStore) -> None:
+    created = await workflows.create(wf())
+    assert await workflows.load_static_data(created.id) is None
+    await workflows.save_static_data(created.id, {"global": {"n": 7}, "node:Feed": {"lastItemDate": "x"}})
+    assert await workflows.load_static_data(created.id) == {
+        "global": {"n": 7},
+        "node:Feed": {"lastItemDate": "x"},
+    }
+    assert await workflows.delete(created.id)
+    assert await workflows.load_static_data(created.id) is None

@@ -83,6 +83,15 @@ class SqlWorkflowStore:
         except IntegrityError:  # the workflow was deleted meanwhile
             return
 
+    async def load_static_data(self, workflow_id: str) -> dict[str, Any] | None:
+        async with self._db.read() as conn:
+            static = await conn.scalar(
+                select(static_data.c.data).where(
+                    static_data.c.workflow_id == workflow_id, static_data.c.node == GLOBAL_STATIC
+                )
+            )
+        return dict(static) if isinstance(static, Mapping) else None
+
     async def find(self, query: WorkflowQuery) -> Page[StoredWorkflow]:
         limit = check_limit(query.limit)
         if query.ids is not None and not query.ids:

@@ -142,3 +142,44 @@ def test_docs_node_catalogue_is_up_to_date() -> None:
     r = relayflow("nodes", "--markdown")
     docs = Path(__file__).resolve().parents[3] / "docs" / "nodes.md"
     assert r.stdout == docs.read_text(), "run: relayflow nodes --markdown > docs/nodes.md"
+
+
+def test_run_writes_the_terminal_files_to_binary_dir(tmp_path: Path) -> None:
+    """Convert to File makes a file in the (in-memory) binary store; --binary-dir saves it, and
+    an inline file of the input too, never overwriting what is there."""
+    wf = {
+        "name": "files",
+        "nodes": [
+            {"name": "Start", "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "parameters": {}},
+            {
+                "name": "To JSON",
+                "type": "n8n-nodes-base.convertToFile",
+                "typeVersion": 1.1,
+                "parameters": {"operation": "toJson", "mode": "each", "options": {"fileName": "../row.json"}},
+            },
+            {"name": "Pass", "type": "n8n-nodes-base.noOp", "typeVersion": 1, "parameters": {}},
+        ],
+        "connections": {
+            "Start": {
+                "main": [
+                    [
+                        {"node": "To JSON", "type": "main", "index": 0},
+                        {"node": "Pass", "type": "main", "index": 0},
+                    ]
+                ]
+            }
+        },
+    }
+    path = write(tmp_path, "wf.json", wf)
+    items = [{"json": {"a": 1}, "binary": {"doc": {"data": "aGVsbG8=", "mimeType": "text/plain"}}}]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "row.json").write_text("keep me")
+    r = relayflow("run", str(path), "-q", "--input", json.dumps(items), "--binary-dir", str(out))
+    assert r.returncode == 0, r.stderr
+    # To JSON's item keeps the input's file beside its own (as n8n); Pass has the input's
+    assert "wrote 3 file(s)" in r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["Pass_0_doc", "To JSON_0_doc", "row-1.json", "row.json"]
+    assert (out / "row.json").read_text() == "keep me"  # never overwritten
+    assert json.loads((out / "row-1.json").read_text()) == {"a": 1}  # no folder part from the name
+    assert (out / "Pass_0_doc").read_bytes() == (out / "To JSON_0_doc").read_bytes() == b"hello"

@@ -19,6 +19,10 @@ class Kept:
     async def save_static_data(self, workflow_id: str, data: Mapping[str, Any]) -> None:
         self.saved.append((workflow_id, dict(data)))
 
+    async def load_static_data(self, workflow_id: str) -> dict[str, Any] | None:
+        mine = [data for wid, data in self.saved if wid == workflow_id]
+        return dict(mine[-1]) if mine else None
+
 
 def counter() -> Any:
     return parse_workflow(
@@ -71,3 +75,14 @@ async def test_an_unchanged_static_data_is_not_written() -> None:
     )
     await make_engine(static_data=kept).run(wf, mode="webhook")
     assert kept.saved == []
+
+
+async def test_a_new_process_continues_from_what_was_kept() -> None:
+    """After a restart the first execution starts from the kept static data, even when its
+    workflow was read without it (the scheduler reads workflows from a listing)."""
+    kept = Kept()
+    await make_engine(static_data=kept).run(counter(), mode="trigger")
+    await make_engine(static_data=kept).run(counter(), mode="trigger")  # "restarted"
+    third = await make_engine(static_data=kept).run(counter(), mode="trigger")
+    assert third.output_json() == [{"n": 3}]
+    assert kept.saved[-1] == ("wf1", {"global": {"n": 3}})
