@@ -20,6 +20,7 @@ from relayflow.nodes import (
     limit_node,
     markdown_node,
     merge_node,
+    move_binary_data,
     mysql_node,
     postgres_node,
     redis_node,
@@ -73,6 +74,7 @@ MODULES = (
     slack_node,
     files,
     rss,
+    move_binary_data,
 )
 
 BUILTIN_SPECS: tuple[NodeSpec, ...] = tuple(spec for module in MODULES for spec in module.SPECS)
