@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -78,6 +79,8 @@ def _node_entry(
 ) -> dict[str, Any]:
     runs = done_runs(scope, name)
     entry: dict[str, Any] = {"executed": bool(runs)}
+    if name in needs.context or (every and needs.any_context):
+        entry["context"] = scope.node_state.get(name, {})
     if not runs:
         return entry
     if every or name in needs.outputs:
@@ -92,11 +95,20 @@ def _node_entry(
 
 
 def nodes(scope: ExpressionScope, needs: Needs, idx: Sequence[int]) -> dict[str, Any]:
+    names = needs.paired | needs.outputs | needs.legacy | needs.paired_all | needs.context
+    if needs.input_context and scope.prev_node is not None:
+        names = names | {scope.prev_node}
+        needs = _with_context(needs, scope.prev_node)
     if needs.dynamic_nodes:
-        names = set(scope.run_data) | needs.paired | needs.outputs | needs.legacy | needs.paired_all
-        return {n: _node_entry(scope, n, needs, idx, True) for n in names}
-    names = needs.paired | needs.outputs | needs.legacy | needs.paired_all
+        return {n: _node_entry(scope, n, needs, idx, True) for n in set(scope.run_data) | names}
     return {n: _node_entry(scope, n, needs, idx, False) for n in names}
+
+
+def _with_context(needs: Needs, name: str) -> Needs:
+    """``needs`` plus the state of ``name`` (``$input.context``: the node feeding this one)."""
+    if name in needs.context:
+        return needs
+    return dataclasses.replace(needs, context=needs.context | {name})
 
 
 def _slim(it: Item) -> Item:

@@ -70,6 +70,12 @@ class Needs:
     paired_all: set[str] = field(default_factory=set)
     # a node reference whose name is not a literal: ship every node
     dynamic_nodes: bool = False
+    # $node["X"].context / $('X').context: X's node state (e.g. Split In Batches' noItemsLeft)
+    context: set[str] = field(default_factory=set)
+    # $input.context: the state of the node feeding the first input
+    input_context: bool = False
+    # a ``.context`` read somewhere: with dynamic_nodes, ship every node's state
+    any_context: bool = False
 
     def merge(self, other: Needs) -> None:
         self.json |= other.json
@@ -83,6 +89,9 @@ class Needs:
         self.legacy |= other.legacy
         self.paired_all |= other.paired_all
         self.dynamic_nodes |= other.dynamic_nodes
+        self.context |= other.context
+        self.input_context |= other.input_context
+        self.any_context |= other.any_context
 
     @classmethod
     def everything(cls) -> Needs:
@@ -94,6 +103,8 @@ class Needs:
             env=True,
             static_data=True,
             dynamic_nodes=True,
+            input_context=True,
+            any_context=True,
         )
 
 
@@ -204,6 +215,8 @@ def analyse(tokens: list[Token] | None) -> Needs:
     if tokens is None:
         return Needs.everything()
     needs = Needs()
+    bare_input = False
+    bare_nodes: set[str] = set()
     for k, t in enumerate(tokens):
         if t.kind != "ident":
             continue
@@ -211,6 +224,8 @@ def analyse(tokens: list[Token] | None) -> Needs:
         if prev in (".", "?.") and tokens[k - 1].kind == "punct":
             if t.value == "binary":
                 needs.binary = True
+            elif t.value == "context":
+                needs.any_context = True
             continue
         v = t.value
         if v in ("$json", "$data"):
@@ -222,6 +237,8 @@ def analyse(tokens: list[Token] | None) -> Needs:
             needs.json = needs.binary = True
             # $input.item is the current item: no need for all of them
             needs.all_items |= member not in ("item", "params", "context")
+            needs.input_context |= member == "context"
+            bare_input |= member == ""
         elif v == "$item":
             needs.json = needs.binary = needs.all_items = needs.dynamic_nodes = True
         elif v == "$parameter":
@@ -231,25 +248,38 @@ def analyse(tokens: list[Token] | None) -> Needs:
         elif v == "$getWorkflowStaticData":
             needs.static_data = True
         elif v in ("$", "$node", "$items"):
-            _note_node_ref(tokens, k, needs)
+            bare = _note_node_ref(tokens, k, needs)
+            if bare is not None:
+                bare_nodes.add(bare)
+    if needs.any_context:
+        # ``.context`` on something the analysis cannot follow (``const n = $node["X"]; n.context``)
+        needs.context |= bare_nodes
+        needs.input_context |= bare_input
     return needs
 
 
-def _note_node_ref(tokens: list[Token], k: int, needs: Needs) -> None:
+def _note_node_ref(tokens: list[Token], k: int, needs: Needs) -> str | None:
+    """Note what a node reference needs; its name when it is used bare (``$('X')`` alone)."""
     name, after = _node_name_at(tokens, k)
     if tokens[k].value == "$items":
         if tokens[k + 1].value == "(" and tokens[k + 2].value == ")":
             needs.all_items = needs.json = needs.binary = True
-            return
+            return None
         if name is None:
             needs.dynamic_nodes = True
         else:
             needs.outputs.add(name)
-        return
+        return None
     if name is None:
         needs.dynamic_nodes = True
-        return
+        return None
     accessor = tokens[after + 1].value if tokens[after].value in (".", "?.") else ""
+    if tokens[after].value == "[" and tokens[after + 1].kind == "str":
+        accessor = "context" if tokens[after + 1].value == "context" else accessor  # $node["X"]["context"]
+    if accessor == "context":
+        needs.any_context = True
+        needs.context.add(name)
+        return None
     if tokens[k].value == "$node":
         # $node["X"].json: X's item at the same index (or its last): shipped per item
         (needs.legacy if accessor in ("json", "binary") else needs.outputs).add(name)
@@ -259,6 +289,7 @@ def _note_node_ref(tokens: list[Token], k: int, needs: Needs) -> None:
         needs.outputs.add(name)
         if accessor in ("itemMatching", "pairedItem"):
             needs.paired_all.add(name)
+    return name if accessor == "" else None
 
 
 def rewrite_extensions(code: Code) -> str:

@@ -65,6 +65,14 @@
       ownKeys() { throw new Error('access to env vars denied'); } });
   }
 
+  function deepFreeze(v) {
+    if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+      Object.freeze(v);
+      for (const k of Object.keys(v)) deepFreeze(v[k]);
+    }
+    return v;
+  }
+
   function lastRun(nd) {
     return nd && nd.runs && nd.runs.length ? nd.runs[nd.runs.length - 1] : null;
   }
@@ -90,6 +98,17 @@
     };
     const itemAt = (k) => (all ? all[idx[k]] : { json: jsonAt(k), binary: binaryAt(k) });
 
+    // a node's state (n8n's node context, e.g. Split In Batches' noItemsLeft): a frozen copy
+    const contexts = new Map();
+    function contextOf(name) {
+      let c = contexts.get(name);
+      if (c === undefined) {
+        const nd = nodes[name];
+        c = deepFreeze(nd && nd.context ? nd.context : {});
+        contexts.set(name, c);
+      }
+      return c;
+    }
     const proxies = new Map();
     function pairedAt(name, nd) {
       let it = nd && nd.paired ? nd.paired[st.pos] : null;
@@ -110,7 +129,7 @@
         get item() { return pairedAt(name, nd); },
         get isExecuted() { return !!(nd && nd.executed); },
         get params() { return {}; },
-        get context() { return {}; },
+        get context() { return contextOf(name); },
         first(branch, run) { return outputItems(name, nd, branch, run)[0]; },
         last(branch, run) { const o = outputItems(name, nd, branch, run); return o[o.length - 1]; },
         all(branch, run) { return outputItems(name, nd, branch, run).slice(); },
@@ -130,13 +149,15 @@
       const nd = nodes[name];
       if (!nd || !nd.executed) throw new Error(`Node '${name}' hasn't been executed`);
       let it = forIndex === undefined && nd.legacy ? nd.legacy[st.pos] : undefined;
+      // only .context was asked for: no items were shipped
+      if (nd.runs === undefined && nd.legacy === undefined) it = { json: {} };
       if (it === undefined || it === null) {
         const out = outputItems(name, nd, 0);
         const i = forIndex === undefined ? idx[st.pos] : forIndex;
         it = out.length ? (i < out.length ? out[i] : out[out.length - 1]) : { json: {} };
       }
-      return Object.freeze({ json: it.json, binary: it.binary || {}, context: {}, parameter: {},
-        runIndex: (nd.runs || []).length - 1 });
+      return Object.freeze({ json: it.json, binary: it.binary || {},
+        context: nd.context ? contextOf(name) : {}, parameter: {}, runIndex: (nd.runs || []).length - 1 });
     }
     const legacyProxy = (forIndex) => new Proxy({}, {
       get(_, name) { return typeof name === 'string' ? legacyNode(name, forIndex) : undefined; },
@@ -156,7 +177,7 @@
       first() { return all ? all[0] : undefined; },
       last() { return all ? all[all.length - 1] : undefined; },
       get params() { return meta.parameter || {}; },
-      get context() { return {}; },
+      get context() { return meta.prevNode && meta.prevNode.name ? contextOf(meta.prevNode.name) : {}; },
     });
     const customData = {};
     const $execution = Object.freeze(Object.assign({}, meta.execution || {}, {
