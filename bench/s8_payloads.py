@@ -115,6 +115,7 @@ class RssSampler(threading.Thread):
             "rss_mb_last_third": round(last, 1),
             "rss_mb_max": round(max(s), 1),
             "rss_flat": last <= first * 1.1 + 10,
+            "rss_mb_every_5s": [round(x) for x in s[::5]],
         }
 
 
