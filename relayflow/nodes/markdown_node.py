@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from relayflow.engine.context import NodeContext
 from relayflow.engine.items import Item, Items, NodeOutput
 from relayflow.nodes.itemwise import write_each
-from relayflow.nodes.spec import N8nAlias, NodeSpec
+from relayflow.nodes.spec import N8nAlias, NodeSpec, renamed_options
 
 
 class Params(BaseModel):
@@ -110,9 +110,7 @@ def from_n8n(p: dict[str, Any], version: float) -> dict[str, Any]:
         "data_property_name": p.get("destinationKey", "data"),
     }
     # showdown/node-html-markdown options we have no equivalent for are dropped
-    for key, value in (p.get("options") or {}).items():
-        if key in _OPTION_KEYS:
-            out[_OPTION_KEYS[key]] = value
+    out.update(renamed_options(p.get("options"), _OPTION_KEYS))
     return out
 
 

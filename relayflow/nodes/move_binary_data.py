@@ -32,7 +32,7 @@ from relayflow.engine.items import Item, Items, NodeOutput
 from relayflow.errors import NodeError, UserError
 from relayflow.nodes.convert.formats import describe_decode_error, python_encoding
 from relayflow.nodes.fieldpath import MISSING, delete_path, get_path, set_path
-from relayflow.nodes.spec import N8nAlias, NodeSpec
+from relayflow.nodes.spec import N8nAlias, NodeSpec, renamed_options
 
 # above this many bytes JSON is parsed in a thread, off the event loop
 _THREAD_BYTES = 64 * 1024
@@ -245,9 +245,7 @@ _TOP_KEYS = {
 
 def from_n8n(p: dict[str, Any], version: float) -> dict[str, Any]:
     out: dict[str, Any] = {ours: p[key] for key, ours in _TOP_KEYS.items() if key in p}
-    for key, value in (p.get("options") or {}).items():
-        if key in _OPTION_KEYS:
-            out[_OPTION_KEYS[key]] = value
+    out.update(renamed_options(p.get("options"), _OPTION_KEYS))
     return out
 
 

@@ -126,3 +126,11 @@ class NodeSpec:
         # The JSON Schema is generated lazily (it costs ~5 ms a node at start-up); a test checks
         # that every built-in node exports one, and `relayflow nodes show` reports a broken one.
         return problems
+
+
+def renamed_options(options: Any, names: Mapping[str, str]) -> dict[str, Any]:
+    """n8n's ``options`` collection with its keys renamed to ours (``names``: n8n key → ours);
+    options we have no equivalent for are dropped. For ``from_n8n`` translations."""
+    if not isinstance(options, Mapping):
+        return {}
+    return {names[key]: value for key, value in options.items() if key in names}

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from relayflow.engine.context import NodeContext
 from relayflow.engine.items import Items, NodeOutput
 from relayflow.errors import NodeError
-from relayflow.nodes.spec import N8nAlias, NodeSpec
+from relayflow.nodes.spec import N8nAlias, NodeSpec, renamed_options
 
 # above this size parsing or building may take more than a millisecond: do it off the event loop
 _THREAD_THRESHOLD = 64 * 1024
@@ -299,9 +299,7 @@ def from_n8n(p: dict[str, Any], version: float) -> dict[str, Any]:
         "mode": _MODES.get(mode, mode),
         "data_property_name": p.get("dataPropertyName", "data"),
     }
-    for key, value in (p.get("options") or {}).items():
-        if key in _OPTION_KEYS:
-            out[_OPTION_KEYS[key]] = value
+    out.update(renamed_options(p.get("options"), _OPTION_KEYS))
     return out
 
 

@@ -24,7 +24,7 @@ from relayflow.nodes.convert.formats import FileFormatError, WriteOptions, js_te
 from relayflow.nodes.convert.formats.ics import Event, write_ics
 from relayflow.nodes.convert.spreadsheet import ITEM_ERRORS, convert_rows, fail
 from relayflow.nodes.fieldpath import MISSING, get_path
-from relayflow.nodes.spec import N8nAlias, NodeSpec
+from relayflow.nodes.spec import N8nAlias, NodeSpec, renamed_options
 
 Operation = Literal["csv", "html", "iCal", "toJson", "ods", "rtf", "toText", "xls", "xlsx", "toBinary"]
 SPREADSHEET_OPERATIONS = ("csv", "html", "ods", "rtf", "xls", "xlsx")
@@ -228,9 +228,7 @@ def from_n8n(p: dict[str, Any], version: float) -> dict[str, Any]:
             title=p.get("title", ""), start=p.get("start", ""), end=p.get("end", ""), event_fields=fields
         )
         out["all_day"] = p.get("allDay", False)
-    for key, value in (p.get("options") or {}).items():
-        if key in _OPTION_KEYS:
-            out[_OPTION_KEYS[key]] = value
+    out.update(renamed_options(p.get("options"), _OPTION_KEYS))
     return out
 
 

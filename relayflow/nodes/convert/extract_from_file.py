@@ -28,7 +28,7 @@ from relayflow.nodes.convert.formats.documents import read_pdf
 from relayflow.nodes.convert.formats.ics import read_ics
 from relayflow.nodes.convert.spreadsheet import ITEM_ERRORS, THREAD_BYTES, extract_rows, fail, source_of
 from relayflow.nodes.fieldpath import set_path
-from relayflow.nodes.spec import N8nAlias, NodeSpec
+from relayflow.nodes.spec import N8nAlias, NodeSpec, renamed_options
 
 Operation = Literal[
     "csv", "html", "fromIcs", "fromJson", "ods", "pdf", "rtf", "text", "xls", "xlsx", "binaryToPropery"
@@ -64,7 +64,9 @@ class Params(BaseModel):
     password: str = ""
 
 
-def read_options(p: Params) -> ReadOptions:
+def read_options(p: Any) -> ReadOptions:
+    """The reading options of an Extract from File or Spreadsheet File node's parameters (the
+    same field names in both)."""
     return ReadOptions(
         header_row=p.header_row,
         include_empty_cells=p.include_empty_cells,
@@ -166,9 +168,7 @@ def from_n8n(p: dict[str, Any], version: float) -> dict[str, Any]:
         "binary_property_name": p.get("binaryPropertyName", "data"),
         "destination_key": p.get("destinationKey", "data"),
     }
-    for key, value in (p.get("options") or {}).items():
-        if key in _OPTION_KEYS:
-            out[_OPTION_KEYS[key]] = value
+    out.update(renamed_options(p.get("options"), _OPTION_KEYS))
     return out
 
 

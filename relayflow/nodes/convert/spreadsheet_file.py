@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict
 
 from relayflow.engine.context import NodeContext
 from relayflow.engine.items import Items, NodeOutput
+from relayflow.nodes.convert.extract_from_file import read_options
 from relayflow.nodes.convert.formats import ReadOptions, WriteOptions
 from relayflow.nodes.convert.spreadsheet import convert_rows, extract_rows
-from relayflow.nodes.spec import N8nAlias, NodeSpec
+from relayflow.nodes.spec import N8nAlias, NodeSpec, renamed_options
 
 Format = Literal["autodetect", "csv", "html", "ods", "rtf", "xls", "xlsx"]
 
@@ -54,19 +55,7 @@ async def execute(ctx: NodeContext, items: Items, params: Params) -> NodeOutput:
 
     def read(ip: Any) -> tuple[str, str, ReadOptions]:
         p = cast(Params, ip)
-        opts = ReadOptions(
-            header_row=p.header_row,
-            include_empty_cells=p.include_empty_cells,
-            delimiter=p.delimiter,
-            encoding=p.encoding,
-            from_line=p.from_line,
-            max_row_count=p.max_row_count,
-            read_as_string=p.read_as_string,
-            raw_data=p.raw_data,
-            sheet_name=p.sheet_name,
-            range=str(p.range),
-        )
-        return p.binary_property_name, p.file_format, opts
+        return p.binary_property_name, p.file_format, read_options(p)
 
     per_item = await ctx.item_params() if ctx.params_dynamic else [params] * len(items)
     return [await extract_rows(ctx, items, per_item, read)]
@@ -99,9 +88,7 @@ def from_n8n(p: dict[str, Any], version: float) -> dict[str, Any]:
         "binary_property_name": p.get("binaryPropertyName", "data"),
         "file_format": file_format,
     }
-    for key, value in (p.get("options") or {}).items():
-        if key in _OPTION_KEYS:
-            out[_OPTION_KEYS[key]] = value
+    out.update(renamed_options(p.get("options"), _OPTION_KEYS))
     return out
 
 
