@@ -15,6 +15,7 @@ import math
 import os
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,6 +292,8 @@ async def serve(settings: ServerSettings) -> None:
         access_log=False,
         # no route speaks WebSocket: not loading uvicorn's implementation saves start time (S11)
         ws="none",
+        # JSON logs: uvicorn's records go to the root logger's JSON handler
+        log_config=None if "relayflow.observability.logs" in sys.modules else uvicorn.config.LOGGING_CONFIG,
     )
     server = _Server(config)
     shutdown = Shutdown(server)
@@ -330,11 +333,20 @@ async def close(services: ApiServices, grace_s: float, hurry: asyncio.Event) -> 
         await http.close()
     if services.engine.expressions is not None:
         services.engine.expressions.close()
+    if "relayflow.observability.tracing" in sys.modules:  # flush the batched spans
+        from relayflow.observability.tracing import shutdown_tracing
+
+        shutdown_tracing()
 
 
 def run(settings: ServerSettings) -> None:
     """Serve on uvloop when it is installed (``uvicorn[standard]``), else asyncio's loop."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    if os.environ.get("RELAYFLOW_LOG_FORMAT", "").strip().lower() == "json":
+        from relayflow.observability.logs import configure_json_logging
+
+        configure_json_logging()
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     try:
         import uvloop
 

@@ -284,6 +284,30 @@ class ApiServices:
         await self.executions.find(ExecutionQuery(limit=1))
 
 
+def observed(events: EventSink | None, role: str = "server") -> EventSink | None:
+    """``events`` behind the opt-in observability sinks (docs/observability.md): spans when
+    tracing is configured (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``RELAYFLOW_TRACING=1``), the log
+    context when ``RELAYFLOW_LOG_FORMAT=json``. Nothing is imported unless one is asked for."""
+    env = os.environ
+    if (
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or env.get("RELAYFLOW_TRACING")
+    ):
+        from relayflow.observability.tracing import TracingSink, ensure_tracing, tracing_configured
+
+        if tracing_configured(env):
+            ensure_tracing(role)
+            return TracingSink(downstream=events)
+    if env.get("RELAYFLOW_LOG_FORMAT"):
+        from relayflow.observability.context import ContextSink
+        from relayflow.observability.logs import json_logs_requested
+
+        if json_logs_requested(env):
+            return ContextSink(downstream=events)
+    return events
+
+
 def build_services(
     workflows: WorkflowStore,
     executions: ExecutionStore,
@@ -298,7 +322,7 @@ def build_services(
     """Wire an engine whose RunStore is ``executions`` (under the workflows' save settings, with
     ``save_defaults`` or the environment's) and whose events go through a RunTracker."""
     executions = SavePolicyStore(executions, record_settings, save_defaults)
-    runs = RunTracker(downstream=events)
+    runs = RunTracker(downstream=observed(events))
     responses: dict[str, asyncio.Future[Any]] = {}
     engine_overrides.setdefault("durable_waits", True)
     # one pooled HTTP session for every HTTP Request node run (closed by close_services)

@@ -237,7 +237,15 @@ class Engine:
             record.node_runs.extend(ex.replay(resume.node_runs, start.name, items, input_width))
         static_before = _static_snapshot(ex, mode)
         await self.services.store.execution_started(record)
-        self._emit("execution.started", {"executionId": record.id, "workflowId": workflow.id, "mode": mode})
+        self._emit(
+            "execution.started",
+            {
+                "executionId": record.id,
+                "workflowId": workflow.id,
+                "workflowName": workflow.name,
+                "mode": mode,
+            },
+        )
         # a waited-for sub-workflow runs inside its parent's task: cancelling it means the parent
         task = asyncio.current_task() if _depth == 0 else None
         if task is not None:
@@ -480,8 +488,10 @@ class Engine:
                 "runIndex": run_index,
                 "type": g.node.type,
                 "status": run.status.value,
+                "itemsIn": run.items_in,
                 "itemsOut": run.items_out,
                 "durationMs": run.duration_ms,
+                "error": run.error,
             },
         )
         if run.status is NodeRunStatus.FAILED and failure is not None:

@@ -7,6 +7,7 @@ first migration so that it is complete.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     ForeignKey,
@@ -303,4 +304,39 @@ audit_log = Table(
     Column("target_id", String(255), nullable=True, index=True),
     Column("ip", String(64), nullable=True),
     Column("detail", json_type(), nullable=False),
+)
+
+# --- distributed mode (relayflow/cluster): execution leases and the transactional outbox ---
+
+# one row per execution ever leased, kept after release so its fencing token only grows; no
+# foreign key: a lease may be taken before the execution row is visible to its worker
+execution_leases = Table(
+    "execution_leases",
+    metadata,
+    Column("execution_id", ID, primary_key=True),
+    # NULL: free (released or swept)
+    Column("holder", NAME, nullable=True),
+    Column("token", BigInteger, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    # how many holders died (their lease expired) so far
+    Column("crashes", Integer, nullable=False),
+    # the token a sweeper took back last
+    Column("swept_token", BigInteger, nullable=True),
+)
+
+_UNSENT = text("sent_at IS NULL")
+
+# written in the transaction of the execution row it announces; the relay publishes, then marks
+outbox = Table(
+    "outbox",
+    metadata,
+    # 64 bits on PostgreSQL (a busy instance passes 2**31 rows); SQLite's rowid is 64 bits anyway
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("execution_id", ID, nullable=False),
+    Column("job", json_type(), nullable=False),
+    Column("shard", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    # the relay's scan: only the unsent rows, in id order
+    Index("ix_outbox_unsent", "id", sqlite_where=_UNSENT, postgresql_where=_UNSENT),
 )
