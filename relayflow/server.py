@@ -248,6 +248,9 @@ async def serve(settings: ServerSettings) -> None:
     keyring = load_keyring(settings.home or relayflow_home())
     # so do bad token lifetimes or rate limits (RELAYFLOW_*_TTL_S, *_PER_MINUTE)
     token_settings, limits = TokenSettings.from_env(), RateLimits(RateLimitSettings.from_env())
+    from relayflow.store.idempotency import ttl_from_env
+
+    idempotency_ttl = ttl_from_env()  # a bad RELAYFLOW_IDEMPOTENCY_TTL_HOURS stops the start too
     sock = listen(settings.host, settings.port)
     try:
         workflows, executions, slots, hooks, access_store = await open_stores(settings)
@@ -266,7 +269,16 @@ async def serve(settings: ServerSettings) -> None:
         access=AccessService(access_store, keyring, tokens=token_settings, limits=limits),
         binary=FilesystemBinaryStore(settings.binary_dir or (settings.home or relayflow_home()) / "binary"),
     )
-    pruner = Pruner(services.executions, settings.retention, janitor=services.janitor)
+    from relayflow.store.sql.idempotency import open_idempotency_store
+
+    services.idempotency = await _open(settings, open_idempotency_store)
+    pruner = Pruner(
+        services.executions,
+        settings.retention,
+        janitor=services.janitor,
+        idempotency=services.idempotency,
+        idempotency_ttl=idempotency_ttl,
+    )
     scheduler = start_scheduler(services, slots, settings.scheduler)
     parked = await start_waits(services)
     await pruner.start()
@@ -327,6 +339,7 @@ async def close(services: ApiServices, grace_s: float, hurry: asyncio.Event) -> 
     await services.executions.close()
     await services.workflows.close()
     await services.webhook_registry.close()
+    await services.idempotency.close()
     await services.access.store.close()
     http = services.engine.services.http
     if isinstance(http, SharedSession):

@@ -29,6 +29,7 @@ from relayflow.nodes.registry import Registry
 from relayflow.runtime import FileWorkflowLoader, build_engine
 from relayflow.security.secrets import Keyring
 from relayflow.settings import env_int
+from relayflow.store.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from relayflow.store.policy import SavePolicyStore, record_settings
 from relayflow.store.ports import ExecutionQuery, ExecutionStore, WorkflowQuery, WorkflowStore
 from relayflow.store.save_policy import SaveDefaults
@@ -247,6 +248,9 @@ class ApiServices:
     # which workflow holds each webhook (method, path): the rule across processes (the route
     # table above is this process's copy); the server puts the database's here
     webhook_registry: WebhookRegistry = field(default_factory=MemoryWebhookRegistry)
+    # the executions that production webhooks' Idempotency-Keys started (api/webhook_idempotency.py);
+    # the server puts the database's here
+    idempotency: IdempotencyStore = field(default_factory=MemoryIdempotencyStore)
     # users, projects, API keys, credentials, the audit log (relayflow/access)
     access: AccessService = field(default_factory=ephemeral_access)
     # credentials over ``access`` (relayflow/credentials); build_services makes it, and the same

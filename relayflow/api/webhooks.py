@@ -5,7 +5,9 @@ Order of checks: route (404, 405 with ``Allow``), backpressure (503 with ``Retry
 webhook_auth.py), body size (413, from Content-Length and while reading), its signature (401),
 body decoding (422). A test listener (``/webhook-test/``) disarms only once a call passed them
 all. The execution (mode ``webhook``) starts at the Webhook node and is recorded before any
-answer; the node's ``responseMode`` says when and what to answer (webhook_answers.py).
+answer; the node's ``responseMode`` says when and what to answer (webhook_answers.py). A
+production request's ``Idempotency-Key`` is claimed once all checks passed, just before its
+execution starts; a repeat is answered from the first execution (webhook_idempotency.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from relayflow.api import webhook_idempotency as idempotency
 from relayflow.api.problems import problem, status_for
 from relayflow.api.services import ApiServices
 from relayflow.api.webhook_answers import NOSNIFF, answer_execution, answer_received
@@ -143,12 +146,15 @@ async def _serve(
         granted = checked
     params: WebhookParams = reg.options["params"]
     execution_id = uuid.uuid4().hex
+    key = idempotency.requested_key(request, listener.mode)  # after authentication (422 if bad)
+    digest = idempotency.new_digest() if key is not None else None
     payload = await read_payload(
         request,
         services,
         (guard, granted) if guard is not None else None,
         execution_id=execution_id,
         binary_property=binary_property(params, request.headers.get("content-type", "")),
+        digest=digest,
     )
     if isinstance(payload, Response):
         return payload
@@ -167,7 +173,18 @@ async def _serve(
         mode=listener.item_mode,
     )
     wf = await _workflow(services, reg, listener)
-    return await _run(services, admission, (wf, reg.node, params, listener.mode), item, execution_id)
+    if key is None or digest is None:
+        return await _run(services, admission, (wf, reg.node, params, listener.mode), item, execution_id)
+    # claimed only once every check passed and the body decoded (webhook_idempotency.py)
+    repeat = await idempotency.claim(services, request, (reg, params, key), digest.hexdigest(), execution_id)
+    if repeat is not None:
+        return repeat
+    try:
+        return await _run(services, admission, (wf, reg.node, params, listener.mode), item, execution_id)
+    except BaseException:
+        if services.runs.task(execution_id) is None and await services.executions.get(execution_id) is None:
+            await idempotency.release(services, reg.workflow_id, key, execution_id)
+        raise
 
 
 async def _workflow(services: ApiServices, reg: Registration, listener: Listener) -> Workflow:
@@ -245,24 +262,27 @@ async def read_payload(
     *,
     execution_id: str,
     binary_property: str | None = None,
+    digest: Any = None,
 ) -> tuple[Any, list[Upload]] | Response:
     """The decoded body and uploaded files, or the 413 answer when the body is over the limit
     (or the 401 when ``guard``, with the credential it granted, refuses the body's signature).
 
     Files (multipart parts, and the whole body when ``binary_property`` names where it goes)
     are streamed into the binary store under ``execution_id``, never held whole in memory;
-    a signed body is read whole first (its signature covers the bytes)."""
+    a signed body is read whole first (its signature covers the bytes). ``digest`` (a hashlib
+    object), when given, is fed the raw body as it streams in."""
     limit = services.max_body_bytes
     declared = request.headers.get("content-length", "")
     ctype = request.headers.get("content-type", "")
     store = BinaryData(services.engine.services.binary, execution_id)
+    stream = request.stream() if digest is None else idempotency.hashed(request.stream(), digest)
     try:
         if declared.isdigit() and int(declared) > limit:
             raise BodyTooLarge
         if guard is None:
-            source: AsyncGenerator[bytes, None] = _limited(request.stream(), limit)
+            source: AsyncGenerator[bytes, None] = _limited(stream, limit)
         else:
-            raw = await _read_all(request.stream(), limit)
+            raw = await _read_all(stream, limit)
             refused = guard[0].check_body(request, raw, guard[1])
             if refused is not None:
                 return refused

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from relayflow.binary.cleanup import BinaryJanitor
 from relayflow.engine.memory import SystemClock
 from relayflow.engine.ports import Clock
 from relayflow.errors import InputInvalid
+from relayflow.store.idempotency import DEFAULT_TTL_HOURS, IdempotencyStore
 from relayflow.store.ports import ExecutionStore
 from relayflow.store.retention import RetentionSettings, prune
 
@@ -31,6 +33,8 @@ class Pruner:
         *,
         clock: Clock | None = None,
         janitor: BinaryJanitor | None = None,
+        idempotency: IdempotencyStore | None = None,
+        idempotency_ttl: timedelta = timedelta(hours=DEFAULT_TTL_HOURS),
     ) -> None:
         if settings.interval_s is not None and not settings.interval_s > 0:
             raise InputInvalid(f"the prune interval must be > 0 seconds, not {settings.interval_s}")
@@ -40,6 +44,9 @@ class Pruner:
         self.settings = settings
         # after each pass: the binary data of executions that no longer exist goes too
         self.janitor = janitor
+        # and so do the webhooks' idempotency keys older than ``idempotency_ttl``
+        self.idempotency = idempotency
+        self.idempotency_ttl = idempotency_ttl
         self._clock = clock or SystemClock()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -83,6 +90,8 @@ class Pruner:
         self.passes += 1
         if self.janitor is not None:
             await self.janitor.sweep()
+        if self.idempotency is not None:
+            await self.idempotency.expire(self._clock.now() - self.idempotency_ttl)
         if deleted:
             log.info("pruned %d executions", deleted)
         else:

@@ -340,3 +340,16 @@ outbox = Table(
     # the relay's scan: only the unsent rows, in id order
     Index("ix_outbox_unsent", "id", sqlite_where=_UNSENT, postgresql_where=_UNSENT),
 )
+
+# --- webhook idempotency (api/webhooks.py): the execution an ``Idempotency-Key`` started ---
+
+webhook_idempotency = Table(
+    "webhook_idempotency",
+    metadata,
+    _workflow_fk(primary_key=True),
+    Column("key", NAME, primary_key=True),
+    Column("body_sha256", String(64), nullable=False),
+    Column("execution_id", ID, nullable=False),
+    # the pruner's pass drops the keys older than RELAYFLOW_IDEMPOTENCY_TTL_HOURS
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+)
