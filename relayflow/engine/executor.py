@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import gc
 import logging
 import uuid
@@ -18,8 +17,6 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 from relayflow.engine.context import NodeContext
 from relayflow.engine.error_workflow import run_error_workflow
@@ -38,7 +35,8 @@ from relayflow.engine.ports import (
     WorkflowLoader,
 )
 from relayflow.engine.run import ExecutionRecord, ExecutionStatus, NodeRun, NodeRunStatus, Park, Source
-from relayflow.engine.state import Execution, Failure, Pending, Ready, static_data_of
+from relayflow.engine.state import Execution, Failure, Pending, Ready
+from relayflow.engine.static_data import StaticData
 from relayflow.errors import (
     ExecutionCancelled,
     ExecutionTimeout,
@@ -128,9 +126,8 @@ class Engine:
         self._cancel_requested: set[str] = set()
         # sub-workflows started without waiting: kept so they are not garbage-collected
         self._detached: set[asyncio.Task[Any]] = set()
-        # workflow id → its static data, shared by every Workflow object of that id in this
-        # process (when static data is kept: services.static_data)
-        self._static: dict[str, dict[str, Any]] = {}
+        # workflows' static data, one dict per workflow id in this process (static_data.py)
+        self.static = StaticData(services)
 
     @property
     def expressions(self) -> ExpressionEngine | None:
@@ -149,30 +146,6 @@ class Engine:
         if len(self._graphs) > GRAPH_CACHE_SIZE:
             self._graphs.popitem(last=False)
         return g
-
-    async def _seed_static_data(self, workflow: Workflow) -> None:
-        """Once per workflow id in this process: the static data kept in the store (a
-        workflow read from a listing, as the scheduler does, carries none), so the first
-        execution after a start continues from it instead of overwriting it with nothing."""
-        store = self.services.static_data
-        if workflow.id is None or store is None or workflow.id in self._static:
-            return
-        kept = await store.load_static_data(workflow.id)
-        if workflow.id not in self._static:  # another execution may have seeded it meanwhile
-            self._static[workflow.id] = kept if kept is not None else static_data_of(workflow)
-
-    def static_data_for(self, workflow: Workflow, mode: str, depth: int) -> dict[str, Any]:
-        """The static data an execution of ``workflow`` sees: when it is kept, the one dict of
-        that workflow id in this process (whichever parse of the workflow runs), else the
-        workflow's own. A manual run or a sub-workflow sees a copy: its changes are not kept."""
-        own = static_data_of(workflow)
-        if workflow.id is None or self.services.static_data is None:
-            return own
-        shared = self._static.setdefault(workflow.id, own)
-        workflow.staticData = shared
-        if mode == "manual" or depth > 0:
-            return copy.deepcopy(shared)
-        return shared
 
     def cancel(self, execution_id: str) -> bool:
         task = self._running.get(execution_id)
@@ -209,7 +182,7 @@ class Engine:
         execution, with ``resume_state`` telling each parked node what resumed it.
         """
         graph = self.graph(workflow)
-        await self._seed_static_data(workflow)
+        await self.static.seed(workflow)
         continuing = resume is not None and execution_id == resume.id
         record = ExecutionRecord(
             id=execution_id or uuid.uuid4().hex,
@@ -235,7 +208,7 @@ class Engine:
         if resume is not None and isinstance(start, GraphNode):
             # the finished runs are the checkpoint: in the record before its start is stored
             record.node_runs.extend(ex.replay(resume.node_runs, start.name, items, input_width))
-        static_before = _static_snapshot(ex, mode)
+        static_before = self.static.kept_snapshot(ex.static_data, mode, ex.depth)
         await self.services.store.execution_started(record)
         self._emit(
             "execution.started",
@@ -280,8 +253,7 @@ class Engine:
             record.error = UserError(str(exc), code="no_start_node").to_dict()
         finally:
             self._running.pop(record.id, None)
-        if static_before is not None:
-            await self._keep_static_data(ex, static_before)
+        await self.static.save_if_changed(workflow.id, ex.static_data, static_before)
         if record.status is ExecutionStatus.WAITING:
             await self._park(ex)
             return record
@@ -315,16 +287,6 @@ class Engine:
             retry_of=record.retry_of,
             resume_state=resume_state,
         )
-
-    async def _keep_static_data(self, ex: Execution, before: bytes) -> None:
-        store = self.services.static_data
-        workflow_id = ex.workflow.id
-        if store is None or workflow_id is None or _static_snapshot(ex, ex.record.mode) == before:
-            return
-        try:
-            await store.save_static_data(workflow_id, ex.static_data)
-        except Exception:  # the execution's outcome stands; the data is logged as lost
-            log.exception("the static data of workflow %s could not be saved", workflow_id)
 
     async def _park(self, ex: Execution) -> None:
         """Store a parked execution: status waiting, its parked nodes, the earliest timer."""
@@ -615,11 +577,3 @@ class Engine:
 def _version_of(workflow: Workflow) -> str | None:
     version = (workflow.model_extra or {}).get("versionId")
     return version if isinstance(version, str) else None
-
-
-def _static_snapshot(ex: Execution, mode: str) -> bytes | None:
-    """The static data as JSON, when this execution's changes to it are kept (as in n8n: not for
-    manual runs, not for sub-workflows' own copies)."""
-    if mode == "manual" or ex.depth > 0 or ex.engine.services.static_data is None:
-        return None
-    return orjson.dumps(ex.static_data, option=orjson.OPT_SORT_KEYS, default=str)

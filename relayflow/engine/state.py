@@ -9,8 +9,6 @@ from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from relayflow.engine.expression import ExpressionScope, NodeRunView
 from relayflow.engine.graph import Graph, GraphNode
 from relayflow.engine.items import Item, Items, NodeOutput, paired_index
@@ -134,7 +132,7 @@ class Execution:
         self.views: dict[str, list[NodeRunView]] = {}
         self.pending: dict[str, Pending] = {}
         self.node_state: dict[str, dict[str, Any]] = {}
-        self.static_data: dict[str, Any] = engine.static_data_for(self.workflow, record.mode, depth)
+        self.static_data: dict[str, Any] = engine.static.for_execution(self.workflow, record.mode, depth)
         self.sequential = self.workflow.settings.sequential
         self.max_concurrency = 1 if self.sequential else self.workflow.settings.maxConcurrency
         self.node_runs = 0
@@ -303,20 +301,3 @@ class Execution:
         if not waiting:
             return None
         return min(waiting, key=lambda n: self.graph.nodes[n].order)
-
-
-def static_data_of(workflow: Any) -> dict[str, Any]:
-    """The workflow's static data as a dict attached to it, so that executions of the same
-    Workflow object share it (n8n exports may hold it as JSON text)."""
-    sd = workflow.staticData
-    if isinstance(sd, dict):
-        return sd
-    parsed: Any = None
-    if isinstance(sd, str) and sd.strip():
-        try:
-            parsed = orjson.loads(sd)
-        except orjson.JSONDecodeError:
-            parsed = None
-    data: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
-    workflow.staticData = data
-    return data

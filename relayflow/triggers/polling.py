@@ -14,9 +14,8 @@ every slot is polled once across any number of schedulers. At its slot ``Poller.
    empty poll records nothing, as in n8n. A poll that raises records a failed execution (its
    error on the trigger node; error workflows run) and leaves the cursor as the poll left it.
 
-Static data: the scheduler parses workflows from ``WorkflowStore.find``, which does not carry
-static data, so the first poll of a workflow in this process reads it with ``get``; the engine
-then keeps one shared dict per workflow id (``Engine.static_data_for``). A poll of a node whose
+Static data: the poll works on the dict the engine's executions of the workflow share, seeded
+once per process from the store (``relayflow.engine.static_data``). A poll of a node whose
 previous poll is still running in this process is skipped (logged). Parameters of a polling node
 cannot be expressions (as for Schedule Trigger): there is no item to evaluate them against.
 
@@ -30,16 +29,15 @@ from __future__ import annotations
 import copy
 import logging
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from pydantic import BaseModel, ValidationError
 
 from relayflow.engine.items import Items, NodeOutput
 from relayflow.engine.params import path_text
+from relayflow.engine.static_data import snapshot
 from relayflow.errors import NodeError, ParameterInvalid, RelayflowError
 from relayflow.nodes.spec import ExecuteFn, PollFn
 from relayflow.nodes.triggers import CronTime, CronTimes
@@ -48,7 +46,6 @@ if TYPE_CHECKING:
     from relayflow.engine.context import NodeContext
     from relayflow.engine.executor import Engine
     from relayflow.engine.run import ExecutionRecord
-    from relayflow.store.ports import WorkflowStore
     from relayflow.workflow.model import Node, Workflow
 
 log = logging.getLogger("relayflow.polling")
@@ -137,17 +134,11 @@ def polling_execute(poll: PollFn) -> ExecuteFn:
     return execute
 
 
-def _snapshot(data: Mapping[str, Any]) -> bytes:
-    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS, default=str)
-
-
 class Poller:
     """Runs the polls of the scheduler's polling slots (``Scheduler._execute`` calls ``fire``)."""
 
-    def __init__(self, engine: Engine, workflows: WorkflowStore) -> None:
-        self.engine, self.workflows = engine, workflows
-        # workflow ids whose stored static data this process has read
-        self._loaded: set[str] = set()
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
         # (workflow id, node) polls in progress
         self._running: set[tuple[str, str]] = set()
 
@@ -172,36 +163,15 @@ class Poller:
 
     async def _poll(self, workflow: Workflow, workflow_id: str, node: str, target: PollTarget) -> Items:
         """The poll's new items; the static data is saved if the poll changed it (even if it raised)."""
-        static = await self._static_data(workflow, workflow_id)
-        before = _snapshot(static)
+        static = await self.engine.static.shared(workflow)
+        before = snapshot(static)
         cursor = static.setdefault(cursor_key(node), {})
         services = self.engine.services
         ctx = PollContext(node, "trigger", cursor, services, logging.getLogger(f"relayflow.poll.{node}"))
         try:
             return list(await target.poll(ctx, target.params))
         finally:
-            await self._save(workflow_id, static, before)
-
-    async def _static_data(self, workflow: Workflow, workflow_id: str) -> dict[str, Any]:
-        """The workflow's static data as executions of it in this process share it."""
-        if workflow_id not in self._loaded:
-            stored = await self.workflows.get(workflow_id)
-            kept = stored.data.get("staticData") if stored is not None else None
-            # the stored one is newer than what the workflow's JSON carries; the engine keeps
-            # the dict it already shares for this id, if any (setdefault)
-            if kept:
-                workflow.staticData = kept
-            self._loaded.add(workflow_id)
-        return self.engine.static_data_for(workflow, "trigger", 0)
-
-    async def _save(self, workflow_id: str, static: dict[str, Any], before: bytes) -> None:
-        store = self.engine.services.static_data
-        if store is None or _snapshot(static) == before:
-            return
-        try:
-            await store.save_static_data(workflow_id, static)
-        except Exception:
-            log.exception("the static data of workflow %s could not be saved", workflow_id)
+            await self.engine.static.save_if_changed(workflow_id, static, before)
 
     async def _fail(self, workflow: Workflow, node: str, exc: Exception) -> ExecutionRecord:
         """Record the failed poll as a failed execution whose trigger node raised ``exc``."""

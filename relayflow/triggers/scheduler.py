@@ -225,7 +225,7 @@ class Scheduler:
         self.refresh_s, self.misfire, self.claim_ahead_s = refresh_s, misfire, claim_ahead_s
         self.tasks: set[asyncio.Task[Any]] = set()
         self._state = _State()
-        self.poller = Poller(engine, workflows)
+        self.poller = Poller(engine)
         # workflow id → (version id, its schedules): a refresh parses only what changed
         self._parsed: dict[str, tuple[str, list[Schedule]]] = {}
         # slots won ahead of time, to start when due: (fire time, tie-breaker, schedule, fire)
