@@ -282,7 +282,7 @@ async def read_payload(
         if guard is None:
             source: AsyncGenerator[bytes, None] = _limited(stream, limit)
         else:
-            raw = await _read_all(stream, limit)
+            raw = await _join(_limited(stream, limit))
             refused = guard[0].check_body(request, raw, guard[1])
             if refused is not None:
                 return refused
@@ -294,7 +294,7 @@ async def read_payload(
                 source, file_name=_disposition_name(request), mime_type=_media_type(ctype)
             )
             return {}, [Upload(binary_property, entry.get("fileName"), entry["mimeType"], b"", entry)]
-        return decode_body(ctype, await _read_all(source, limit)), []
+        return decode_body(ctype, await _join(source)), []
     except BodyTooLarge:
         return problem(
             413, "payload_too_large", f"the body is larger than {limit} bytes", instance=request.url.path
@@ -365,8 +365,9 @@ async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncGenerator[b
             yield chunk
 
 
-async def _read_all(chunks: AsyncIterator[bytes], limit: int) -> bytes:
-    parts = [chunk async for chunk in _limited(chunks, limit)]
+async def _join(chunks: AsyncIterator[bytes]) -> bytes:
+    """The whole body (``chunks`` is already ``_limited``)."""
+    parts = [chunk async for chunk in chunks]
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 

@@ -8,9 +8,7 @@ knows). Attachments come from binary data in both stores: memory and the filesys
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import email
-import ipaddress
 import os
 import socket
 import ssl
@@ -28,6 +26,7 @@ from relayflow.engine.ports import BinaryStore
 from relayflow.errors import CredentialUnavailable
 from relayflow.nodes.email_send import _node_error
 from relayflow.testing import NodeRunFailed, make_engine, output_json, run_node
+from tests.integration.http_request_support import self_signed
 
 T = "n8n-nodes-base.emailSend"
 REF = {"id": "smtp-1", "name": "Local SMTP"}
@@ -87,40 +86,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _self_signed(tmp: Path) -> ssl.SSLContext:
-    """A server context with a throwaway self-signed certificate for 127.0.0.1."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    (tmp / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp / "cert.pem", tmp / "key.pem")
-    return context
-
-
 def _server(auth: bool, tls: ssl.SSLContext | None = None) -> Iterator[tuple[Recorder, int]]:
     recorder, port = Recorder(), _free_port()
     kwargs: dict[str, Any] = {"ssl_context": tls} if tls else {}
@@ -146,7 +111,7 @@ def smtp_auth() -> Iterator[tuple[Recorder, int]]:
 @pytest.fixture
 def smtps(tmp_path: Path) -> Iterator[tuple[Recorder, int]]:
     """Implicit TLS (SMTPS) with a certificate no client trusts."""
-    yield from _server(auth=False, tls=_self_signed(tmp_path))
+    yield from _server(auth=False, tls=self_signed(tmp_path))
 
 
 async def send(

@@ -6,33 +6,20 @@ The module gets a fresh database (dropped at the end); each test makes its own t
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiomysql  # type: ignore[import-untyped]
 import pytest
 
-from relayflow.engine.items import normalize_items
 from relayflow.engine.run import ExecutionRecord
-from relayflow.testing import make_engine, node_workflow
 from relayflow.testing.services import require_or_skip, run_sync, tcp_open
-from relayflow.workflow.parse import parse_workflow
+from tests.integration.sql_node_support import FakeVault, rl, rows, run_sql_node
 
 pytestmark = pytest.mark.services
 
 REF = {"id": "my-1", "name": "Test MySQL"}
 ADMIN = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
-
-
-class FakeVault:
-    def __init__(self, creds: Mapping[str, Any]) -> None:
-        self.creds = dict(creds)
-
-    async def get(
-        self, type_: str, ref: Mapping[str, Any], *, workflow_id: str | None = None
-    ) -> dict[str, Any]:
-        assert type_ == "mySql" and ref == REF
-        return dict(self.creds)
 
 
 async def _sql(sql: str, db: str | None = None) -> list[Any]:
@@ -81,28 +68,9 @@ async def run(
     version: float = 2.4,
     node_fields: dict[str, Any] | None = None,
 ) -> ExecutionRecord:
-    vault = FakeVault({**ADMIN, "database": database})
-    wf = node_workflow(
-        "n8n-nodes-base.mySql",
-        parameters,
-        type_version=version,
-        node_fields={"credentials": {"mySql": REF}, **(node_fields or {})},
-    )
-    engine = make_engine(credentials=vault)
-    return await engine.run(
-        parse_workflow(wf), input_items=normalize_items(items if items is not None else [{}])
-    )
-
-
-def rows(record: ExecutionRecord) -> list[dict[str, Any]]:
-    assert record.status.value == "succeeded", record.error
-    output = record.runs_of("Node")[-1].output
-    assert output is not None
-    return [it["json"] for it in output[0]]
-
-
-def rl(value: str) -> dict[str, Any]:
-    return {"__rl": True, "value": value, "mode": "list", "cachedResultName": value}
+    vault = FakeVault("mySql", REF, {**ADMIN, "database": database})
+    node_type = "n8n-nodes-base.mySql"
+    return await run_sql_node(vault, node_type, parameters, items, version=version, node_fields=node_fields)
 
 
 async def test_execute_query_with_dollar_and_question_placeholders(database: str, table: str) -> None:

@@ -6,33 +6,20 @@ The module gets a fresh database (dropped at the end); each test makes its own t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from relayflow.engine.items import normalize_items
 from relayflow.engine.run import ExecutionRecord
-from relayflow.testing import make_engine, node_workflow
 from relayflow.testing.services import require_or_skip, run_sync, tcp_open
-from relayflow.workflow.parse import parse_workflow
+from tests.integration.sql_node_support import FakeVault, rl, rows, run_sql_node
 
 pytestmark = pytest.mark.services
 
 REF = {"id": "pg-1", "name": "Test Postgres"}
 ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-
-
-class FakeVault:
-    def __init__(self, creds: Mapping[str, Any]) -> None:
-        self.creds = dict(creds)
-
-    async def get(
-        self, type_: str, ref: Mapping[str, Any], *, workflow_id: str | None = None
-    ) -> dict[str, Any]:
-        assert type_ == "postgres" and ref == REF
-        return dict(self.creds)
 
 
 async def _admin(sql: str) -> None:
@@ -82,28 +69,9 @@ async def run(
     version: float = 2.5,
     node_fields: dict[str, Any] | None = None,
 ) -> ExecutionRecord:
-    vault = FakeVault({**ADMIN, "database": database, "password": "", "ssl": "disable"})
-    wf = node_workflow(
-        "n8n-nodes-base.postgres",
-        parameters,
-        type_version=version,
-        node_fields={"credentials": {"postgres": REF}, **(node_fields or {})},
-    )
-    engine = make_engine(credentials=vault)
-    return await engine.run(
-        parse_workflow(wf), input_items=normalize_items(items if items is not None else [{}])
-    )
-
-
-def rows(record: ExecutionRecord) -> list[dict[str, Any]]:
-    assert record.status.value == "succeeded", record.error
-    output = record.runs_of("Node")[-1].output
-    assert output is not None
-    return [it["json"] for it in output[0]]
-
-
-def rl(value: str) -> dict[str, Any]:
-    return {"__rl": True, "value": value, "mode": "list", "cachedResultName": value}
+    vault = FakeVault("postgres", REF, {**ADMIN, "database": database, "password": "", "ssl": "disable"})
+    node_type = "n8n-nodes-base.postgres"
+    return await run_sql_node(vault, node_type, parameters, items, version=version, node_fields=node_fields)
 
 
 async def test_execute_query_binds_comma_separated_values(database: str, table: str) -> None:
@@ -260,14 +228,15 @@ async def test_a_transaction_rolls_back_every_item_on_failure(database: str, db:
 
 
 async def test_unreachable_server_is_a_node_error(table: str) -> None:
-    vault = FakeVault({"host": "127.0.0.1", "port": 1, "database": "x", "user": "postgres", "ssl": "disable"})
-    wf = node_workflow(
+    creds = {"host": "127.0.0.1", "port": 1, "database": "x", "user": "postgres", "ssl": "disable"}
+    params = {"operation": "executeQuery", "query": "SELECT 1"}
+    record = await run_sql_node(
+        FakeVault("postgres", REF, creds),
         "n8n-nodes-base.postgres",
-        {"operation": "executeQuery", "query": "SELECT 1"},
-        type_version=2.5,
-        node_fields={"credentials": {"postgres": REF}, "retryOnFail": False},
+        params,
+        version=2.5,
+        node_fields={"retryOnFail": False},
     )
-    record = await make_engine(credentials=vault).run(parse_workflow(wf), input_items=normalize_items([{}]))
     assert record.status.value == "failed"
     assert record.error is not None and "could not connect" in record.error["message"]
 
